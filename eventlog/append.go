@@ -1,0 +1,305 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Input is one event to append.
+type Input struct {
+	// User owns the event; "" makes it a broadcast to every user.
+	User string
+	// Name is the SSE event name; "" means the default "message".
+	Name string
+	// Data is the event's JSON value, stored as given.
+	Data []byte
+	// IdempotencyKey, when set, makes a retry within the window return
+	// the first append's id and store nothing. It is scoped to User.
+	IdempotencyKey string
+}
+
+// request is one Append or AppendBatch call waiting for a group commit.
+type request struct {
+	ctx    context.Context
+	events []Input
+	ids    []ID
+	err    error
+	done   chan struct{}
+}
+
+// Append stores one event and returns its id once the commit holding it is
+// on disk. If ctx ends first, Append returns ctx's error; the event may
+// still have been committed.
+func (l *Log) Append(ctx context.Context, in Input) (ID, error) {
+	ids, err := l.AppendBatch(ctx, []Input{in})
+	if err != nil {
+		return ID{}, err
+	}
+	return ids[0], nil
+}
+
+// AppendBatch stores events for any mix of users in one transaction: all
+// are committed or none is. Ids are returned in input order.
+func (l *Log) AppendBatch(ctx context.Context, events []Input) ([]ID, error) {
+	if len(events) == 0 {
+		return nil, fmt.Errorf("append: %w: empty batch", ErrInvalidEvent)
+	}
+	for i, in := range events {
+		if err := in.validate(); err != nil {
+			return nil, fmt.Errorf("append event %d: %w", i, err)
+		}
+	}
+	r := &request{ctx: ctx, events: events, ids: make([]ID, len(events)), done: make(chan struct{})}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case l.queue <- r:
+		l.mu.RUnlock()
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.ids, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (in Input) validate() error {
+	switch {
+	case len(in.User) > MaxUserLen:
+		return fmt.Errorf("%w: user longer than %d bytes", ErrInvalidEvent, MaxUserLen)
+	case len(in.Name) > MaxNameLen:
+		return fmt.Errorf("%w: name longer than %d bytes", ErrInvalidEvent, MaxNameLen)
+	case hasControl(in.User):
+		return fmt.Errorf("%w: control character in user", ErrInvalidEvent)
+	case hasControl(in.Name):
+		return fmt.Errorf("%w: control character in name", ErrInvalidEvent)
+	case !json.Valid(in.Data):
+		return fmt.Errorf("%w: data is not one JSON value", ErrInvalidEvent)
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// writeLoop is the only writer of events: it takes every request queued
+// while the previous commit was syncing and commits them together.
+func (l *Log) writeLoop() {
+	var group []*request
+	for r := range l.queue {
+		group = append(group[:0], r)
+		n := len(r.events)
+	fill:
+		for n < l.opts.MaxGroup {
+			select {
+			case r, ok := <-l.queue:
+				if !ok {
+					break fill
+				}
+				group = append(group, r)
+				n += len(r.events)
+			default:
+				break fill
+			}
+		}
+		l.commitGroup(group)
+	}
+}
+
+// commitGroup commits live requests in one transaction. If that fails for
+// a reason other than the disk, each request is retried alone so one bad
+// request cannot fail its neighbours.
+func (l *Log) commitGroup(group []*request) {
+	live := group[:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.finish(err)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := l.commit(live)
+	var perr *applyError
+	if errors.As(err, &perr) && len(live) > 1 {
+		for _, r := range live {
+			r.finish(l.commit([]*request{r}))
+		}
+		return
+	}
+	for _, r := range live {
+		r.finish(err)
+	}
+}
+
+func (r *request) finish(err error) {
+	if err != nil {
+		r.err = err
+	}
+	close(r.done)
+}
+
+// applyError marks a failure of one request inside a shared transaction.
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+// commit runs one write transaction for reqs and, once it is durable,
+// publishes the new last id and wakes the readers of every touched user.
+func (l *Log) commit(reqs []*request) error {
+	now := l.opts.Now()
+	touched := make(map[string]struct{})
+	counts := make(map[string]uint64)
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		w := writer{tx: tx, log: l, now: now, buckets: make(map[string]*bolt.Bucket), counts: counts}
+		for _, r := range reqs {
+			if err := w.apply(r); err != nil {
+				return &applyError{err}
+			}
+		}
+		if len(counts) == 0 {
+			return nil // only idempotent repeats
+		}
+		meta := tx.Bucket(bucketMeta)
+		for user, n := range counts {
+			k := metaKey('c', user)
+			if err := putUint(meta, k, getUint(meta, k)+n); err != nil {
+				return fmt.Errorf("update count: %w", err)
+			}
+			touched[user] = struct{}{}
+		}
+		last := l.gen.last
+		return meta.Put(keyLast, last[:])
+	})
+	if err != nil {
+		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
+	}
+	if len(touched) > 0 {
+		last := l.gen.last
+		l.last.Store(&last)
+		l.notify.wake(touched)
+	}
+	return nil
+}
+
+// writer applies requests to one write transaction.
+type writer struct {
+	tx      *bolt.Tx
+	log     *Log
+	now     time.Time
+	buckets map[string]*bolt.Bucket
+	counts  map[string]uint64
+	buf     []byte
+}
+
+func (w *writer) apply(r *request) error {
+	for i, in := range r.events {
+		if in.IdempotencyKey != "" {
+			if id, ok := w.seen(in); ok {
+				r.ids[i] = id
+				continue
+			}
+		}
+		b, err := w.bucket(in.User)
+		if err != nil {
+			return err
+		}
+		id := w.log.gen.next(w.now)
+		w.buf = encodeRecord(w.buf[:0], w.now.UnixNano(), in.Name, in.Data)
+		if err := b.Put(id[:], w.buf); err != nil {
+			return fmt.Errorf("append %q: %w", in.User, err)
+		}
+		w.counts[in.User]++
+		r.ids[i] = id
+		if in.IdempotencyKey != "" {
+			if err := w.remember(in, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *writer) bucket(user string) (*bolt.Bucket, error) {
+	if b, ok := w.buckets[user]; ok {
+		return b, nil
+	}
+	var b *bolt.Bucket
+	if user == "" {
+		b = w.tx.Bucket(bucketBroadcast)
+	} else {
+		users := w.tx.Bucket(bucketUsers)
+		users.FillPercent = 1
+		var err error
+		if b, err = users.CreateBucketIfNotExists([]byte(user)); err != nil {
+			return nil, fmt.Errorf("create bucket for %q: %w", user, err)
+		}
+	}
+	b.FillPercent = 1 // keys only grow: pack pages full
+	w.buckets[user] = b
+	return b, nil
+}
+
+// idemKey scopes an idempotency key to its target user.
+func idemKey(in Input) []byte {
+	return append(append([]byte(in.User), 0), in.IdempotencyKey...)
+}
+
+// seen reports the id stored under in's idempotency key, if it was stored
+// within the window.
+func (w *writer) seen(in Input) (ID, bool) {
+	v := w.tx.Bucket(bucketIdem).Get(idemKey(in))
+	if len(v) != 16+8 {
+		return ID{}, false
+	}
+	at := time.Unix(0, int64(binary.BigEndian.Uint64(v[16:])))
+	if w.now.Sub(at) >= w.log.opts.IdempotencyWindow {
+		return ID{}, false
+	}
+	var id ID
+	copy(id[:], v[:16])
+	return id, true
+}
+
+// remember stores key → id with its time, and an expiry index entry
+// (time, key) so the compactor can drop old keys with a seek.
+func (w *writer) remember(in Input, id ID) error {
+	k := idemKey(in)
+	at := binary.BigEndian.AppendUint64(nil, uint64(w.now.UnixNano()))
+	v := append(append(make([]byte, 0, 24), id[:]...), at...)
+	if err := w.tx.Bucket(bucketIdem).Put(k, v); err != nil {
+		return fmt.Errorf("remember idempotency key: %w", err)
+	}
+	exp := w.tx.Bucket(bucketIdemExp)
+	exp.FillPercent = 1
+	if err := exp.Put(append(at, k...), nil); err != nil {
+		return fmt.Errorf("remember idempotency key: %w", err)
+	}
+	return nil
+}
+
+// bytesLess reports a < b for ids stored as keys.
+func bytesLess(a, b []byte) bool { return bytes.Compare(a, b) < 0 }

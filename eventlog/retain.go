@@ -1,0 +1,213 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// compactBatch bounds the keys one retention transaction deletes, so the
+// writer is never held up for long.
+const compactBatch = 1000
+
+func (l *Log) compactLoop(ctx context.Context) {
+	t := time.NewTicker(l.opts.CompactInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := l.Compact(ctx); err != nil && ctx.Err() == nil {
+				l.log.Error("retention", "path", l.path, "err", err)
+			}
+		}
+	}
+}
+
+// Compact runs one retention pass now: it deletes events beyond the age
+// and count limits, records gap marks, removes empty user buckets and
+// forgets expired idempotency keys. It returns how many events it deleted.
+func (l *Log) Compact(ctx context.Context) (int, error) {
+	targets, err := l.overLimit()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, t := range targets {
+		for {
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+			n, more, err := l.trim(t)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	if err := l.expireIdempotency(ctx); err != nil {
+		return total, err
+	}
+	return total, nil
+}
+
+// limits returns the age cut-off id and the count cap for a bucket.
+func (l *Log) limits(user string) (cutoff ID, maxEvents uint64) {
+	age, count := l.opts.MaxAge, l.opts.MaxEvents
+	if user == "" {
+		age, count = l.opts.BroadcastMaxAge, l.opts.BroadcastMaxEvents
+	}
+	if age > 0 {
+		_ = cutoff.SetTime(uint64(max(l.opts.Now().Add(-age).UnixMilli(), 0)))
+	}
+	return cutoff, uint64(max(count, 0))
+}
+
+// overLimit lists the buckets holding events past a limit, in one short
+// read transaction.
+func (l *Log) overLimit() ([]string, error) {
+	var out []string
+	err := l.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		check := func(user string, b *bolt.Bucket) {
+			cutoff, maxN := l.limits(user)
+			k, _ := b.Cursor().First()
+			if k == nil {
+				if user != "" {
+					out = append(out, user) // empty: remove the bucket
+				}
+				return
+			}
+			if (maxN > 0 && getUint(meta, metaKey('c', user)) > maxN) || bytes.Compare(k, cutoff[:]) < 0 {
+				out = append(out, user)
+			}
+		}
+		check("", tx.Bucket(bucketBroadcast))
+		users := tx.Bucket(bucketUsers)
+		return users.ForEachBucket(func(name []byte) error {
+			check(string(name), users.Bucket(name))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retention scan: %w", err)
+	}
+	return out, nil
+}
+
+// trim deletes up to compactBatch of user's oldest events that are past a
+// limit, in one transaction, and moves the user's gap mark up to the newest
+// id deleted. more reports that the bucket still holds events past a limit.
+func (l *Log) trim(user string) (deleted int, more bool, err error) {
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		b := eventBucket(tx, user)
+		if b == nil {
+			return nil
+		}
+		meta := tx.Bucket(bucketMeta)
+		countKey := metaKey('c', user)
+		count := getUint(meta, countKey)
+		cutoff, maxN := l.limits(user)
+		var keys [][]byte
+		c := b.Cursor()
+		k, _ := c.First()
+		for ; k != nil && len(keys) < compactBatch; k, _ = c.Next() {
+			over := maxN > 0 && count-uint64(len(keys)) > maxN
+			if !over && bytes.Compare(k, cutoff[:]) >= 0 {
+				break
+			}
+			keys = append(keys, bytes.Clone(k))
+		}
+		more = k != nil && len(keys) == compactBatch
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return fmt.Errorf("delete %x: %w", k, err)
+			}
+		}
+		count -= min(count, uint64(len(keys)))
+		if len(keys) > 0 {
+			if err := meta.Put(metaKey('g', user), keys[len(keys)-1]); err != nil {
+				return fmt.Errorf("gap mark: %w", err)
+			}
+			if err := putUint(meta, countKey, count); err != nil {
+				return fmt.Errorf("count: %w", err)
+			}
+		}
+		if user != "" && firstKey(b) == nil {
+			if err := meta.Delete(countKey); err != nil {
+				return fmt.Errorf("count: %w", err)
+			}
+			if err := tx.Bucket(bucketUsers).DeleteBucket([]byte(user)); err != nil {
+				return fmt.Errorf("remove empty bucket: %w", err)
+			}
+		}
+		deleted = len(keys)
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("retention %q: %w", user, err)
+	}
+	l.deleted.Add(uint64(deleted))
+	return deleted, more, nil
+}
+
+func firstKey(b *bolt.Bucket) []byte {
+	k, _ := b.Cursor().First()
+	return k
+}
+
+// expireIdempotency forgets keys older than the window, oldest first, in
+// small transactions.
+func (l *Log) expireIdempotency(ctx context.Context) error {
+	limit := uint64(l.opts.Now().Add(-l.opts.IdempotencyWindow).UnixNano())
+	for ctx.Err() == nil {
+		n := 0
+		err := l.db.Update(func(tx *bolt.Tx) error {
+			exp, idem := tx.Bucket(bucketIdemExp), tx.Bucket(bucketIdem)
+			var keys [][]byte
+			c := exp.Cursor()
+			for k, _ := c.First(); k != nil && len(keys) < compactBatch; k, _ = c.Next() {
+				if len(k) < 8 || bytesToUint(k[:8]) >= limit {
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, k := range keys {
+				if err := exp.Delete(k); err != nil {
+					return err
+				}
+				// A later append with the same key replaced the entry;
+				// keep it if its time is not this one.
+				if v := idem.Get(k[8:]); len(v) == 24 && bytes.Equal(v[16:], k[:8]) {
+					if err := idem.Delete(k[8:]); err != nil {
+						return err
+					}
+				}
+			}
+			n = len(keys)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("expire idempotency keys: %w", err)
+		}
+		if n < compactBatch {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+func bytesToUint(b []byte) uint64 {
+	var n uint64
+	for _, c := range b {
+		n = n<<8 | uint64(c)
+	}
+	return n
+}

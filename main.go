@@ -1,0 +1,4 @@
+// Command sselog is a durable Server-Sent Events server.
+package main
+
+func main() {}
