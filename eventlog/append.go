@@ -173,8 +173,10 @@ func (l *Log) commit(reqs []*request) error {
 	now := l.opts.Now()
 	touched := make(map[string]struct{})
 	counts := make(map[string]uint64)
+	var added []Event
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		w := writer{tx: tx, log: l, now: now, buckets: make(map[string]*bolt.Bucket), counts: counts}
+		defer func() { added = w.added }()
 		for _, r := range reqs {
 			if err := w.apply(r); err != nil {
 				return &applyError{err}
@@ -198,6 +200,7 @@ func (l *Log) commit(reqs []*request) error {
 		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
 	}
 	if len(touched) > 0 {
+		l.tail.add(added)
 		last := l.gen.last
 		l.last.Store(&last)
 		l.notify.wake(touched)
@@ -212,6 +215,7 @@ type writer struct {
 	now     time.Time
 	buckets map[string]*bolt.Bucket
 	counts  map[string]uint64
+	added   []Event // what the tail cache gets once the commit is durable
 	buf     []byte
 }
 
@@ -234,6 +238,9 @@ func (w *writer) apply(r *request) error {
 		}
 		w.counts[in.User]++
 		r.ids[i] = id
+		if w.log.tail.size > 0 {
+			w.added = append(w.added, Event{ID: id, User: in.User, Name: in.Name, Data: bytes.Clone(in.Data), Time: time.Unix(0, w.now.UnixNano())})
+		}
 		if in.IdempotencyKey != "" {
 			if err := w.remember(in, id); err != nil {
 				return err

@@ -53,6 +53,10 @@ type Options struct {
 	IdempotencyWindow time.Duration
 	// MaxGroup bounds how many events one group commit holds; 0 means 8192.
 	MaxGroup int
+	// TailSize is how many of the newest events are kept in memory to
+	// answer live readers without touching the file; 0 means 16384, a
+	// negative value turns the cache off.
+	TailSize int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives compaction errors; nil means slog.Default().
@@ -71,6 +75,7 @@ type Log struct {
 	queue  chan *request
 	gen    *generator
 	notify *notifier
+	tail   *tail
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -92,6 +97,9 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 8192
+	}
+	if opts.TailSize == 0 {
+		opts.TailSize = 16384
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -125,6 +133,7 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	l.gen = newGenerator(last)
+	l.tail = newTail(opts.TailSize, last)
 	l.last.Store(&last)
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel

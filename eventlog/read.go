@@ -45,12 +45,22 @@ const (
 // ReadAfter returns up to limit events with ids greater than after that are
 // addressed to user or broadcast, merged in id order. after == ZeroID reads
 // from the oldest retained event. user "" reads broadcasts only. limit <= 0
-// means DefaultLimit; it is capped at MaxLimit.
+// means DefaultLimit; it is capped at MaxLimit. Event.Data may be shared
+// with other readers: never modify it.
 func (l *Log) ReadAfter(user string, after ID, limit int) (Page, error) {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
 	limit = min(limit, MaxLimit)
+	if p, ok := l.tail.read(user, after, limit); ok {
+		return p, nil
+	}
+	return l.readFile(user, after, limit)
+}
+
+// readFile is ReadAfter from the bbolt file, for reads the tail cannot
+// answer.
+func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 	var p Page
 	err := l.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)

@@ -106,6 +106,7 @@ func (l *Log) overLimit() ([]string, error) {
 // limit, in one transaction, and moves the user's gap mark up to the newest
 // id deleted. more reports that the bucket still holds events past a limit.
 func (l *Log) trim(user string) (deleted int, more bool, err error) {
+	var mark ID
 	err = l.db.Update(func(tx *bolt.Tx) error {
 		b := eventBucket(tx, user)
 		if b == nil {
@@ -149,11 +150,15 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 			}
 		}
 		deleted = len(keys)
+		if len(keys) > 0 {
+			copy(mark[:], keys[len(keys)-1])
+		}
 		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("retention %q: %w", user, err)
 	}
+	l.tail.raise(mark)
 	l.deleted.Add(uint64(deleted))
 	return deleted, more, nil
 }

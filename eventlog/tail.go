@@ -1,0 +1,83 @@
+package eventlog
+
+import (
+	"slices"
+	"sync"
+)
+
+// tail keeps the newest committed events in memory so that live readers —
+// thousands of subscribers woken by the same commit — are answered without
+// a bbolt transaction each, and share one copy of every event.
+//
+// Its one rule: every committed event with an id above floor is in events,
+// in id order. Reads whose resume point is below floor (older history, or
+// anything retention may have deleted) go to the file instead.
+type tail struct {
+	mu     sync.RWMutex
+	events []Event
+	floor  ID
+	size   int
+}
+
+func newTail(size int, floor ID) *tail {
+	return &tail{size: size, floor: floor, events: make([]Event, 0, size)}
+}
+
+// add appends events just committed, in id order, evicting the oldest.
+func (t *tail) add(evs []Event) {
+	if t.size <= 0 || len(evs) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.events = append(t.events, evs...)
+	if over := len(t.events) - t.size; over > 0 {
+		t.floor = t.events[over-1].ID
+		// Copy down rather than reslice so the array does not grow forever.
+		t.events = slices.Delete(t.events, 0, over)
+	}
+}
+
+// raise moves floor up to id (retention deleted everything up to it) and
+// drops the events at or below it.
+func (t *tail) raise(id ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id.Compare(t.floor) <= 0 {
+		return
+	}
+	t.floor = id
+	i, _ := slices.BinarySearchFunc(t.events, id, func(e Event, id ID) int { return e.ID.Compare(id) })
+	for i < len(t.events) && t.events[i].ID.Compare(id) <= 0 {
+		i++
+	}
+	t.events = slices.Delete(t.events, 0, i)
+}
+
+// read serves ReadAfter from memory when it can; ok is false when after
+// is below the floor. The returned events share Data with the tail: they
+// are never modified.
+func (t *tail) read(user string, after ID, limit int) (p Page, ok bool) {
+	if t.size <= 0 {
+		return Page{}, false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if after.Compare(t.floor) < 0 {
+		return Page{}, false
+	}
+	p.Last = t.floor
+	if n := len(t.events); n > 0 {
+		p.Last = t.events[n-1].ID
+	}
+	i, found := slices.BinarySearchFunc(t.events, after, func(e Event, id ID) int { return e.ID.Compare(id) })
+	if found {
+		i++
+	}
+	for ; i < len(t.events) && len(p.Events) < limit; i++ {
+		if e := t.events[i]; e.User == "" || e.User == user {
+			p.Events = append(p.Events, e)
+		}
+	}
+	return p, true
+}
