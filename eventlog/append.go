@@ -216,7 +216,7 @@ type writer struct {
 	buckets map[string]*bolt.Bucket
 	counts  map[string]uint64
 	added   []Event // what the tail cache gets once the commit is durable
-	buf     []byte
+	buf     []byte  // records of this transaction, back to back
 }
 
 func (w *writer) apply(r *request) error {
@@ -232,8 +232,11 @@ func (w *writer) apply(r *request) error {
 			return err
 		}
 		id := w.log.gen.next(w.now)
-		w.buf = encodeRecord(w.buf[:0], w.now.UnixNano(), in.Name, in.Data)
-		if err := b.Put(id[:], w.buf); err != nil {
+		// bbolt keeps the value slice until the transaction ends: never
+		// overwrite a record already Put; only append after it.
+		start := len(w.buf)
+		w.buf = encodeRecord(w.buf, w.now.UnixNano(), in.Name, in.Data)
+		if err := b.Put(id[:], w.buf[start:len(w.buf):len(w.buf)]); err != nil {
 			return fmt.Errorf("append %q: %w", in.User, err)
 		}
 		w.counts[in.User]++

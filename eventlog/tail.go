@@ -20,7 +20,7 @@ type tail struct {
 }
 
 func newTail(size int, floor ID) *tail {
-	return &tail{size: size, floor: floor, events: make([]Event, 0, size)}
+	return &tail{size: size, floor: floor, events: make([]Event, 0, max(size, 0))}
 }
 
 // add appends events just committed, in id order, evicting the oldest.
