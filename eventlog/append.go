@@ -77,6 +77,10 @@ func (l *Log) AppendBatch(ctx context.Context, events []Input) ([]ID, error) {
 	}
 }
 
+// maxIdempotencyKeyLen keeps idempotency keys well inside bbolt's key size
+// limit, so a long key is refused as invalid rather than failing the commit.
+const maxIdempotencyKeyLen = 1024
+
 func (in Input) validate() error {
 	switch {
 	case len(in.User) > MaxUserLen:
@@ -87,6 +91,8 @@ func (in Input) validate() error {
 		return fmt.Errorf("%w: control character in user", ErrInvalidEvent)
 	case hasControl(in.Name):
 		return fmt.Errorf("%w: control character in name", ErrInvalidEvent)
+	case len(in.IdempotencyKey) > maxIdempotencyKeyLen:
+		return fmt.Errorf("%w: idempotency key longer than %d bytes", ErrInvalidEvent, maxIdempotencyKeyLen)
 	case !json.Valid(in.Data):
 		return fmt.Errorf("%w: data is not one JSON value", ErrInvalidEvent)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +117,9 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: the file is locked by another process (is another sselog running?): %w", path, err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
 		return nil, fmt.Errorf("open log %s: not a bbolt data file: %w", path, err)
+	case err != nil && strings.HasPrefix(err.Error(), "file size too small"):
+		// bbolt has no sentinel for a non-empty file under two pages.
+		return nil, fmt.Errorf("open log %s: not a bbolt data file: %w", path, err)
 	case err != nil:
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
@@ -179,6 +183,21 @@ func (l *Log) Close() error {
 		return fmt.Errorf("close log %s: %w", l.path, err)
 	}
 	return nil
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.closed
+}
+
+// closedErr turns bbolt's answer to a call that lost the race with Close
+// into ErrClosed.
+func closedErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }
 
 // Path returns the file the log lives in.

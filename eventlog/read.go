@@ -52,6 +52,9 @@ func (l *Log) ReadAfter(user string, after ID, limit int) (Page, error) {
 		limit = DefaultLimit
 	}
 	limit = min(limit, MaxLimit)
+	if l.isClosed() {
+		return Page{}, ErrClosed // the tail outlives the file
+	}
 	if p, ok := l.tail.read(user, after, limit); ok {
 		return p, nil
 	}
@@ -77,7 +80,7 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 		return mergeAfter(&p, user, ub, bb, after, limit)
 	})
 	if err != nil {
-		return Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
+		return Page{}, fmt.Errorf("read %q after %s: %w", user, after, closedErr(err))
 	}
 	return p, nil
 }
@@ -185,7 +188,7 @@ func (l *Log) SnapshotSized(w io.Writer, begin func(size int64) error) (int64, e
 		return err
 	})
 	if err != nil {
-		return n, fmt.Errorf("snapshot %s: %w", l.path, err)
+		return n, fmt.Errorf("snapshot %s: %w", l.path, closedErr(err))
 	}
 	return n, nil
 }
@@ -224,7 +227,7 @@ func (l *Log) Stats() (Stats, error) {
 		})
 	})
 	if err != nil {
-		return Stats{}, fmt.Errorf("stats %s: %w", l.path, err)
+		return Stats{}, fmt.Errorf("stats %s: %w", l.path, closedErr(err))
 	}
 	s.Deleted = l.deleted.Load()
 	return s, nil

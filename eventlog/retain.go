@@ -97,7 +97,7 @@ func (l *Log) overLimit() ([]string, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("retention scan: %w", err)
+		return nil, fmt.Errorf("retention scan: %w", closedErr(err))
 	}
 	return out, nil
 }
@@ -156,7 +156,7 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("retention %q: %w", user, err)
+		return 0, false, fmt.Errorf("retention %q: %w", user, closedErr(err))
 	}
 	l.tail.raise(mark)
 	l.deleted.Add(uint64(deleted))
@@ -200,7 +200,7 @@ func (l *Log) expireIdempotency(ctx context.Context) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("expire idempotency keys: %w", err)
+			return fmt.Errorf("expire idempotency keys: %w", closedErr(err))
 		}
 		if n < compactBatch {
 			return nil
