@@ -1,0 +1,319 @@
+// In-browser unit tests of sselog.js, run by browser_unit_test.go in headless
+// Chromium against the real EventSource and fetch. The Go side serves
+// /sselog.js from api/web, and /sse, a stream whose answers each test scripts
+// (see scriptedSSE), and /log, what each request to /sse carried.
+import * as sse from "/sselog.js";
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+// id returns a ULID-shaped id; ids sort as their numbers.
+const id = (n) => "01J" + String(n).padStart(23, "0");
+let keys = 0;
+const newKey = () => `k${Date.now()}-${++keys}`;
+const sseUrl = (key, plan) =>
+  `/sse?key=${encodeURIComponent(key)}&plan=${encodeURIComponent(JSON.stringify(plan))}`;
+const requests = async (key) => (await fetch(`/log?key=${encodeURIComponent(key)}`)).json();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function eq(got, want, what) {
+  const g = JSON.stringify(got);
+  const w = JSON.stringify(want);
+  if (g !== w) throw new Error(`${what}: got ${g}, want ${w}`);
+}
+function ok(cond, what) {
+  if (!cond) throw new Error(what);
+}
+async function waitFor(pred, what, ms = 5000) {
+  const end = performance.now() + ms;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+// recorder returns subscribe options that record every callback, and what
+// they recorded.
+function recorder(extra = {}) {
+  const got = { messages: [], statuses: [], gaps: [], errors: [], retries: [], connected: [] };
+  const opts = {
+    onMessage: (data, eid, name) => got.messages.push({ data, id: eid, name }),
+    onStatus: (s) => got.statuses.push(s),
+    onGap: (g) => got.gaps.push(g),
+    onError: (e) => got.errors.push({ message: String(e.message), status: e.status }),
+    onRetry: (r) => got.retries.push(r),
+    onConnected: (c) => got.connected.push(c),
+    ...extra,
+  };
+  return { got, opts };
+}
+
+// open subscribes and registers the subscription for closing after the test,
+// so no held-open stream eats one of the six connections per origin.
+let open = [];
+function track(sub) {
+  open.push(sub);
+  return sub;
+}
+
+const ev = (n, data = `{"n":${n}}`, event = "") => ({ id: id(n), event, data });
+
+test("backoffDelay: full jitter within [0, min(max, base*2^n))", () => {
+  const base = 100;
+  const max = 5000;
+  const caps = [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000];
+  caps.forEach((cap, n) => {
+    eq(sse.backoffDelay(n, base, max, () => 0), 0, `attempt ${n}, random 0`);
+    const top = sse.backoffDelay(n, base, max, () => 1 - 1e-9);
+    ok(top === cap - 1, `attempt ${n}: top of range ${top}, want ${cap - 1}`);
+    eq(sse.backoffDelay(n, base, max, () => 0.5), cap / 2, `attempt ${n}, random 0.5`);
+    for (let i = 0; i < 200; i++) {
+      const d = sse.backoffDelay(n, base, max);
+      ok(Number.isInteger(d) && d >= 0 && d < cap, `attempt ${n}: ${d} outside [0, ${cap})`);
+    }
+  });
+});
+
+test("backoffDelay: cap holds for huge attempts, bad input is attempt 0", () => {
+  eq(sse.backoffDelay(1e6, 100, 5000, () => 0.5), 2500, "attempt 1e6");
+  eq(sse.backoffDelay(Infinity, 100, 5000, () => 0.5), 50, "attempt Infinity is not a count");
+  eq(sse.backoffDelay(-3, 100, 5000, () => 0.5), 50, "negative attempt");
+  eq(sse.backoffDelay(NaN, 100, 5000, () => 0.5), 50, "NaN attempt");
+  eq(sse.backoffDelay(1e6, 0, 5000, () => 0.5), 0, "base 0");
+  eq(sse.backoffDelay(3, 100, 5000, () => 1), 0, "random out of range");
+  eq(sse.backoffDelay(3, 100, 5000, () => NaN), 0, "random NaN");
+});
+
+test("buildUrl: sets token and lastEventId, keeps the rest", () => {
+  const origin = location.origin;
+  eq(sse.buildUrl("/v1/users/a/stream"), `${origin}/v1/users/a/stream`, "relative, nothing to add");
+  eq(
+    sse.buildUrl("/v1/users/a/stream", { token: "t.k-1", lastEventId: id(7) }),
+    `${origin}/v1/users/a/stream?token=t.k-1&lastEventId=${id(7)}`,
+    "both set",
+  );
+  eq(
+    sse.buildUrl("http://h.example:9/s?x=1&lastEventId=OLD#f", { lastEventId: id(2) }),
+    `http://h.example:9/s?x=1&lastEventId=${id(2)}#f`,
+    "replaces an old resume point, keeps other params and the hash",
+  );
+  eq(sse.buildUrl("/s?lastEventId=KEEP", { token: "", lastEventId: "" }), `${origin}/s?lastEventId=KEEP`, "empty values change nothing");
+  eq(sse.buildUrl("/s", { token: "a b&c=d" }), `${origin}/s?token=a+b%26c%3Dd`, "escaped");
+});
+
+test("isNewer and parseData", () => {
+  ok(sse.isNewer(id(2), id(1)), "2 after 1");
+  ok(!sse.isNewer(id(1), id(1)), "an equal id is a repeat");
+  ok(!sse.isNewer(id(1), id(2)), "an older id is a repeat");
+  ok(sse.isNewer(id(1), ""), "anything is new with no cursor");
+  ok(sse.isNewer(id(1), "00000000000000000000000000"), "the zero id is before all");
+  eq(sse.parseData('{"a":[1,2]}'), { a: [1, 2] }, "JSON");
+  eq(sse.parseData("plain text"), "plain text", "raw text");
+});
+
+test("dedupe: repeats and older ids are dropped, order kept, raw text passed", async () => {
+  const key = newKey();
+  const plan = [{ events: [ev(1), ev(2), ev(2), ev(1), ev(3, "not json"), ev(4)] }];
+  const { got, opts } = recorder();
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => got.messages.length >= 4, "4 messages");
+  await sleep(50); // a late repeat would show up now
+  eq(got.messages.map((m) => m.id), [id(1), id(2), id(3), id(4)], "ids");
+  eq(got.messages[0].data, { n: 1 }, "parsed JSON");
+  eq(got.messages[2].data, "not json", "raw text");
+  eq(sub.lastEventId, id(4), "lastEventId");
+  eq(got.statuses, ["reconnecting", "connected"], "statuses");
+});
+
+test("named events reach their handler with data and id; onMessage sees all", async () => {
+  const key = newKey();
+  const plan = [{ events: [ev(1, '{"title":"hi"}', "notification"), ev(2, '"x"', "other"), ev(3)] }];
+  const named = [];
+  const { got, opts } = recorder({
+    events: { notification: (data, eid, name) => named.push({ data, id: eid, name }), other: null },
+  });
+  track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => got.messages.length >= 3, "3 messages");
+  eq(named, [{ data: { title: "hi" }, id: id(1), name: "notification" }], "named handler");
+  eq(got.messages.map((m) => [m.id, m.name]), [[id(1), "notification"], [id(2), "other"], [id(3), "message"]], "onMessage");
+});
+
+test("after the browser gives up, a new EventSource resumes with ?lastEventId=", async () => {
+  const key = newKey();
+  const plan = [
+    { retry: 20, events: [ev(1), ev(2)], close: true }, // stream ends: the browser reconnects
+    { status: 503 }, // the browser's reconnect: it gives up (CLOSED)
+    { status: 503 }, // sselog.js's probe
+    { events: [ev(2), ev(3)] }, // sselog.js's own EventSource; 2 is replayed twice
+  ];
+  const { got, opts } = recorder({ backoff: { baseMs: 10, maxMs: 50 } });
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => got.messages.length >= 3, "3 messages");
+  const seen = await requests(key);
+  eq(got.messages.map((m) => m.id), [id(1), id(2), id(3)], "ids");
+  eq([seen[1].header, seen[1].query], [id(2), ""], "browser reconnect: Last-Event-ID, original URL");
+  eq(seen[2].query, id(2), "the probe carries the resume point");
+  eq([seen[3].header, seen[3].query], ["", id(2)], "new EventSource: ?lastEventId=");
+  eq(got.statuses, ["reconnecting", "connected", "reconnecting", "connected"], "statuses");
+  eq(got.retries.map((r) => [r.attempt, r.status]), [[0, 503]], "one retry after a 503");
+  eq(sub.status, "connected", "status getter");
+});
+
+test("backoff grows per failed attempt and resets after a successful open", async () => {
+  const key = newKey();
+  const plan = [
+    { retry: 20, events: [ev(1)], close: true },
+    { status: 503 }, { status: 503 }, // browser gives up; probe
+    { status: 503 }, { status: 503 }, // our EventSource fails; probe
+    { retry: 20, events: [ev(2)], close: true }, // opens: the attempt count resets
+    { status: 503 }, { status: 503 },
+    { events: [ev(3)] },
+  ];
+  const random = () => 0.5;
+  const { got, opts } = recorder({ backoff: { baseMs: 10, maxMs: 1000 }, random });
+  track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => got.messages.length >= 3, "3 messages");
+  eq(got.retries.map((r) => r.attempt), [0, 1, 0], "attempts");
+  eq(got.retries.map((r) => r.delay), [0, 1, 0].map((a) => sse.backoffDelay(a, 10, 1000, random)), "delays");
+  const seen = await requests(key);
+  eq([seen[5].query, seen[8].query], [id(1), id(2)], "each new EventSource resumes after the last id");
+});
+
+for (const code of [401, 403, 204, 400]) {
+  test(`stops for good on ${code}`, async () => {
+    const key = newKey();
+    const { got, opts } = recorder({ backoff: { baseMs: 5, maxMs: 10 } });
+    const sub = track(sse.subscribe({ url: sseUrl(key, [{ status: code }]), ...opts }));
+    await waitFor(() => got.errors.length > 0, "an error");
+    eq(got.errors.map((e) => e.status), [code], "error status");
+    eq(got.statuses, ["reconnecting", "disconnected"], "statuses");
+    eq(sub.status, "disconnected", "status getter");
+    await sleep(200); // at 5-10 ms per retry, a retry loop would show by now
+    eq((await requests(key)).length, 2, "requests: the EventSource and one probe");
+    eq(got.retries.length, 0, "retries");
+  });
+}
+
+test("a 503 is retried with backoff until close()", async () => {
+  const key = newKey();
+  const { got, opts } = recorder({ backoff: { baseMs: 5, maxMs: 20 } });
+  const sub = track(sse.subscribe({ url: sseUrl(key, [{ status: 503 }]), ...opts }));
+  await waitFor(async () => (await requests(key)).length >= 8, "8 requests");
+  eq(got.errors, [], "no error: 503 is not final");
+  eq(got.statuses, ["reconnecting"], "statuses");
+  sub.close();
+  eq(got.statuses, ["reconnecting", "disconnected"], "closed");
+  const n = (await requests(key)).length;
+  await sleep(100);
+  eq((await requests(key)).length, n, "no request after close()");
+});
+
+test("storageKey persists the last id; a new subscribe resumes from it", async () => {
+  const key = newKey();
+  const storageKey = `test:${key}`;
+  const plan = [{ events: [ev(1), ev(2)] }, { events: [ev(2), ev(3)] }, { events: [] }];
+  const a = recorder({ storageKey });
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), ...a.opts }));
+  await waitFor(() => a.got.messages.length >= 2, "2 messages");
+  eq(localStorage.getItem(storageKey), id(2), "stored");
+  sub.close();
+
+  const b = recorder({ storageKey });
+  const sub2 = track(sse.subscribe({ url: sseUrl(key, plan), ...b.opts }));
+  await waitFor(() => b.got.messages.length >= 1, "1 message");
+  await sleep(30);
+  eq(b.got.messages.map((m) => m.id), [id(3)], "only the new event");
+  eq(localStorage.getItem(storageKey), id(3), "stored");
+  sub2.close();
+
+  track(sse.subscribe({ url: sseUrl(key, plan), storageKey, lastEventId: id(1) }));
+  await waitFor(async () => (await requests(key)).length >= 3, "third request");
+  const seen = await requests(key);
+  eq(seen.map((r) => r.query), ["", id(2), id(1)], "resume points: none, stored, explicit wins");
+  localStorage.removeItem(storageKey);
+});
+
+test("close() then subscribe({lastEventId: sub.lastEventId}) resumes exactly", async () => {
+  const key = newKey();
+  const plan = [{ events: [ev(1), ev(2)] }, { events: [ev(3)] }];
+  const a = recorder();
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), ...a.opts }));
+  await waitFor(() => a.got.messages.length >= 2, "2 messages");
+  sub.close();
+  const b = recorder();
+  track(sse.subscribe({ url: sseUrl(key, plan), lastEventId: sub.lastEventId, ...b.opts }));
+  await waitFor(() => b.got.messages.length >= 1, "1 message");
+  eq((await requests(key))[1].query, id(2), "resume point");
+  eq(b.got.messages.map((m) => m.id), [id(3)], "ids");
+});
+
+test("a gap is reported and resets the cursor", async () => {
+  const key = newKey();
+  const bogus = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"; // above every real id
+  const gap = { reason: "invalid-last-event-id", lastEventId: bogus, oldestId: "" };
+  const plan = [{ events: [
+    { event: "connected", data: '{"userId":"u","lastEventId":""}' },
+    { event: "gap", data: JSON.stringify(gap) },
+    ev(1),
+  ] }];
+  const { got, opts } = recorder({ storageKey: `test:${key}` });
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), lastEventId: bogus, ...opts }));
+  await waitFor(() => got.messages.length >= 1, "1 message");
+  eq(got.gaps, [gap], "onGap");
+  eq(got.connected.map((c) => c.userId), ["u"], "onConnected");
+  eq(sub.lastEventId, id(1), "cursor");
+  eq(localStorage.getItem(`test:${key}`), id(1), "stored cursor");
+  localStorage.removeItem(`test:${key}`);
+});
+
+test("the token travels as ?token= on every EventSource and probe", async () => {
+  const key = newKey();
+  const plan = [{ retry: 20, events: [ev(1)], close: true }, { status: 503 }, { status: 503 }, { events: [] }];
+  const { got, opts } = recorder({ token: "tok.en-1", backoff: { baseMs: 5, maxMs: 10 } });
+  track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(async () => (await requests(key)).length >= 4, "4 requests");
+  await waitFor(() => got.statuses.length >= 4, "connected again");
+  eq((await requests(key)).map((r) => r.token), ["tok.en-1", "tok.en-1", "tok.en-1", "tok.en-1"], "tokens");
+});
+
+test("a throwing handler does not stall the stream", async () => {
+  const key = newKey();
+  const plan = [{ events: [ev(1), ev(2)] }];
+  const seen = [];
+  const { got, opts } = recorder({
+    onMessage: (data, eid) => {
+      seen.push(eid);
+      if (eid === id(1)) throw new Error("boom");
+    },
+  });
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => seen.length >= 2, "2 messages");
+  eq(got.errors.map((e) => e.message), ["boom"], "reported");
+  eq(sub.lastEventId, id(2), "cursor moved on");
+});
+
+async function run() {
+  const results = [];
+  const out = document.getElementById("out");
+  for (const t of tests) {
+    const start = performance.now();
+    let error = "";
+    try {
+      await t.fn();
+    } catch (e) {
+      error = String(e && e.stack ? e.stack : e);
+    } finally {
+      for (const s of open) s.close();
+      open = [];
+    }
+    const ms = Math.round(performance.now() - start);
+    results.push({ name: t.name, ok: !error, error, ms });
+    const li = document.createElement("li");
+    li.textContent = `${error ? "FAIL" : "ok"} ${t.name} (${ms} ms)${error ? ": " + error : ""}`;
+    out.append(li);
+  }
+  window.__results = results;
+}
+run();
