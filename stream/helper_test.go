@@ -1,0 +1,188 @@
+package stream
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+// openLog opens a real log in a temp dir; at cleanup it closes it and runs
+// bbolt's consistency check on the file.
+func openLog(tb testing.TB, opts eventlog.Options) *eventlog.Log {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "sselog.db")
+	l, err := eventlog.Open(path, opts)
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		_ = l.Close()
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		require.NoError(tb, err)
+		defer db.Close()
+		require.NoError(tb, db.View(func(tx *bolt.Tx) error {
+			for err := range tx.Check() {
+				return err
+			}
+			return nil
+		}))
+	})
+	return l
+}
+
+// testServer is a real log behind a real HTTP server routing
+// /stream/{user} to a Handler.
+type testServer struct {
+	log *eventlog.Log
+	hub *Hub
+	h   *Handler
+	srv *httptest.Server
+}
+
+// newServer starts one; wrap, if given, turns the log into the Source.
+func newServer(tb testing.TB, lopts eventlog.Options, opts Options, wrap ...func(*eventlog.Log) Source) *testServer {
+	tb.Helper()
+	ts := &testServer{log: openLog(tb, lopts), hub: NewHub()}
+	var src Source = ts.log
+	for _, w := range wrap {
+		src = w(ts.log)
+	}
+	ts.h = NewHandler(src, ts.hub, opts)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stream/{user}", func(w http.ResponseWriter, r *http.Request) {
+		ts.h.Serve(w, r, r.PathValue("user"))
+	})
+	ts.srv = httptest.NewServer(mux)
+	tb.Cleanup(func() {
+		ts.hub.Close()
+		ts.srv.Close()
+	})
+	return ts
+}
+
+func (ts *testServer) append(tb testing.TB, user, name, data string) eventlog.ID {
+	tb.Helper()
+	id, err := ts.log.Append(context.Background(), eventlog.Input{User: user, Name: name, Data: []byte(data)})
+	require.NoError(tb, err)
+	return id
+}
+
+// sseClient is one subscriber: a real HTTP request whose body the Parser
+// reads in its own goroutine.
+type sseClient struct {
+	resp     *http.Response
+	p        *Parser
+	events   chan Message
+	comments atomic.Int64
+	cancel   context.CancelFunc
+	done     chan struct{}
+	err      error // the parser's final error, set before events closes
+	once     sync.Once
+}
+
+// connect opens user's stream with the given Last-Event-ID header and
+// lastEventId query ("" = absent).
+func (ts *testServer) connect(tb testing.TB, user, header, query string) *sseClient {
+	tb.Helper()
+	c, err := ts.dial(user, header, query)
+	require.NoError(tb, err)
+	tb.Cleanup(c.close)
+	require.Equal(tb, http.StatusOK, c.resp.StatusCode)
+	require.Equal(tb, "text/event-stream", c.resp.Header.Get("Content-Type"))
+	return c
+}
+
+func (ts *testServer) dial(user, header, query string) (*sseClient, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	u := ts.srv.URL + "/stream/" + url.PathEscape(user)
+	if query != "" {
+		u += "?lastEventId=" + url.QueryEscape(query)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if header != "" {
+		req.Header.Set("Last-Event-ID", header)
+	}
+	resp, err := ts.srv.Client().Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c := &sseClient{resp: resp, p: NewParser(resp.Body), events: make(chan Message, 64), cancel: cancel, done: make(chan struct{})}
+	c.p.OnComment = func(string) { c.comments.Add(1) }
+	go c.read(ctx)
+	return c, nil
+}
+
+func (c *sseClient) read(ctx context.Context) {
+	defer close(c.events)
+	for {
+		m, err := c.p.Next()
+		if err != nil {
+			c.err = err
+			return
+		}
+		select {
+		case c.events <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// next returns the next event; false when the stream ended. It fails the
+// test if nothing comes within d.
+func (c *sseClient) next(tb testing.TB, d time.Duration) (Message, bool) {
+	tb.Helper()
+	select {
+	case m, ok := <-c.events:
+		return m, ok
+	case <-time.After(d):
+		tb.Fatalf("no event within %v", d)
+		return Message{}, false
+	}
+}
+
+// quiet reports that no event arrives within d.
+func (c *sseClient) quiet(d time.Duration) bool {
+	select {
+	case <-c.events:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+func (c *sseClient) close() {
+	c.once.Do(func() {
+		c.cancel()
+		_ = c.resp.Body.Close()
+		for range c.events { // wait for the reader goroutine
+		}
+	})
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.After(d)
+	for !cond() {
+		select {
+		case <-deadline:
+			tb.Fatalf("timed out after %v waiting for %s", d, what)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package stream
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hub is the registry of live subscribers. It does not carry events (each
+// subscriber pulls them from the log after its own cursor, and the log
+// wakes it); it counts subscribers and what they were sent, and ends every
+// stream on Close. The zero value is not usable; call NewHub.
+type Hub struct {
+	mu     sync.Mutex
+	subs   map[*subscriber]struct{}
+	closed bool
+	done   chan struct{}
+
+	subscribers atomic.Int64
+	delivered   atomic.Uint64
+	replayed    atomic.Uint64
+	heartbeats  atomic.Uint64
+	gaps        atomic.Uint64
+	slowClosed  atomic.Uint64
+}
+
+// HubStats are the hub's counters since NewHub.
+type HubStats struct {
+	Subscribers int64  // streams open now
+	Delivered   uint64 // event frames written, replayed ones included
+	Replayed    uint64 // event frames written while catching up from a resume point
+	Heartbeats  uint64 // heartbeat comments written
+	Gaps        uint64 // gap events written
+	SlowClosed  uint64 // streams ended because a write did not complete in time
+}
+
+// subscriber is one open stream as the hub sees it.
+type subscriber struct {
+	rc *http.ResponseController
+	// writing is set while the stream's handler may be blocked in a
+	// write. Close interrupts only those: a deadline set on an idle
+	// HTTP/2 stream would reset it instead of letting it end cleanly.
+	writing atomic.Bool
+}
+
+// NewHub returns an open hub.
+func NewHub() *Hub {
+	return &Hub{subs: make(map[*subscriber]struct{}), done: make(chan struct{})}
+}
+
+// Done is closed when Close is called.
+func (h *Hub) Done() <-chan struct{} { return h.done }
+
+// Close refuses new subscribers and ends every open stream: idle streams
+// see Done and return, and a stream blocked writing to a stalled client
+// has its write deadline moved to now. It is idempotent and returns
+// without waiting for the handlers, so it suits
+// http.Server.RegisterOnShutdown.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	close(h.done)
+	now := time.Now()
+	for s := range h.subs {
+		// After close(done): a handler that has not yet seen done has
+		// either set writing (and is interrupted here) or will see done
+		// before its next write.
+		if s.writing.Load() {
+			_ = s.rc.SetWriteDeadline(now)
+		}
+	}
+}
+
+// Stats returns the hub's counters. It only loads atomics.
+func (h *Hub) Stats() HubStats {
+	return HubStats{
+		Subscribers: h.subscribers.Load(),
+		Delivered:   h.delivered.Load(),
+		Replayed:    h.replayed.Load(),
+		Heartbeats:  h.heartbeats.Load(),
+		Gaps:        h.gaps.Load(),
+		SlowClosed:  h.slowClosed.Load(),
+	}
+}
+
+// join registers s; false once the hub is closed.
+func (h *Hub) join(s *subscriber) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.subs[s] = struct{}{}
+	h.subscribers.Add(1)
+	return true
+}
+
+// leave removes s. Once it returns, Close no longer touches s's writer,
+// which is invalid after the handler returns.
+func (h *Hub) leave(s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		h.subscribers.Add(-1)
+	}
+}
+
+func (h *Hub) isClosed() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}

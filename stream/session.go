@@ -1,0 +1,254 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+var heartbeatFrame = []byte(": heartbeat\n")
+
+// session is one open stream: its cursor is the id of the last event it
+// wrote, and it holds at most one page of events at a time.
+type session struct {
+	h    *Handler
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	user string
+	sub  *subscriber
+
+	cursor     eventlog.ID
+	catchingUp bool      // replaying from a resume point, not yet at the tail
+	deadlineAt time.Time // when the write deadline was last pushed forward
+	noDeadline bool      // the writer cannot set deadlines
+	timer      *time.Timer
+	scratch    []byte // per-subscriber formatting when the cache is off
+}
+
+func (s *session) run(r *http.Request) {
+	ctx := r.Context()
+	raw := resumePoint(r)
+	first := []byte(nil)
+	first = append(first, controlFrame("connected", connectedData{
+		UserID:      s.user,
+		Timestamp:   time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		LastEventID: truncate(raw, maxEcho),
+	}, s.h.opts.Retry)...)
+
+	resumed := false
+	switch id, err := eventlog.ParseID(raw); {
+	case raw == "":
+		s.cursor = s.h.src.Last()
+	case err != nil:
+		// A browser never retries after an error status, so a resume
+		// point left by another server (a UUID) opens the live tail
+		// with a gap event saying so.
+		oldest, err := s.oldest()
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		first = append(first, controlFrame("gap", gapData{gapInvalid, truncate(raw, maxEcho), idText(oldest)}, 0)...)
+		s.h.hub.gaps.Add(1)
+		s.cursor = s.h.src.Last()
+	default:
+		s.cursor, resumed, s.catchingUp = id, true, true
+	}
+
+	s.timer = time.NewTimer(s.h.opts.Heartbeat)
+	defer s.timer.Stop()
+	if err := s.send(first, nil); err != nil {
+		s.writeFailed(err)
+		return
+	}
+	s.loop(ctx, raw, resumed)
+}
+
+// loop replays from the cursor, then follows the tail: it takes the wake
+// channels before each read, so a commit landing after the read still
+// wakes it, and it never holds more than one page.
+func (s *session) loop(ctx context.Context, raw string, resumed bool) {
+	for firstRead := true; ; firstRead = false {
+		if ctx.Err() != nil {
+			return
+		}
+		uc, bc := s.h.src.Changed(s.user), s.h.src.Changed("")
+		page, err := s.h.src.ReadAfter(s.user, s.cursor, pageSize)
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		var gap []byte
+		switch {
+		case firstRead && resumed && s.cursor.Compare(page.Last) > 0:
+			// Never issued by this log (say, restored from an older
+			// backup): report it rather than guess, and follow the tail.
+			oldest, err := s.oldest()
+			if err != nil {
+				s.readFailed(err)
+				return
+			}
+			gap = controlFrame("gap", gapData{gapUnknown, truncate(raw, maxEcho), idText(oldest)}, 0)
+			s.cursor = page.Last
+		case page.Gap != nil:
+			last := s.cursor.String()
+			if firstRead {
+				last = truncate(raw, maxEcho)
+			}
+			gap = controlFrame("gap", gapData{gapRetention, last, idText(page.Gap.Oldest)}, 0)
+		}
+		if gap != nil {
+			s.h.hub.gaps.Add(1)
+		}
+		if err := s.send(gap, page.Events); err != nil {
+			s.writeFailed(err)
+			return
+		}
+		if len(page.Events) == pageSize {
+			continue
+		}
+		s.catchingUp = false
+		if !s.wait(ctx, uc, bc) {
+			return
+		}
+	}
+}
+
+// wait blocks until there may be something to read, writing heartbeats
+// meanwhile; false means the stream is over.
+func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.h.hub.Done():
+			return false
+		case <-uc:
+			return true
+		case <-bc:
+			return true
+		case <-s.timer.C:
+			if err := s.send(heartbeatFrame, nil); err != nil {
+				s.writeFailed(err)
+				return false
+			}
+			s.h.hub.heartbeats.Add(1)
+		}
+	}
+}
+
+// send writes pre (a control frame or comment, may be nil) and events'
+// frames, then flushes. The cursor moves past every event, including one
+// that cannot be formatted (logged, not sent).
+func (s *session) send(pre []byte, events []eventlog.Event) error {
+	if pre == nil && len(events) == 0 {
+		return nil
+	}
+	s.sub.writing.Store(true)
+	defer s.sub.writing.Store(false)
+	if s.h.hub.isClosed() {
+		return errHubClosed
+	}
+	if pre != nil {
+		if err := s.write(pre); err != nil {
+			return err
+		}
+	}
+	n := 0
+	for i := range events {
+		e := &events[i]
+		s.cursor = e.ID
+		b, err := s.frame(e)
+		if err != nil {
+			continue
+		}
+		if err := s.write(b); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := s.rc.Flush(); err != nil {
+		return err
+	}
+	if n > 0 {
+		s.h.hub.delivered.Add(uint64(n))
+		if s.catchingUp {
+			s.h.hub.replayed.Add(uint64(n))
+		}
+	}
+	s.timer.Reset(s.h.opts.Heartbeat)
+	return nil
+}
+
+// write writes b under a write deadline. The deadline is pushed forward
+// at most every WriteTimeout/16, so a stream is closed after between
+// 15/16 and all of WriteTimeout without a completed write.
+func (s *session) write(b []byte) error {
+	if now := time.Now(); !s.noDeadline && now.Sub(s.deadlineAt) > s.h.opts.WriteTimeout/16 {
+		if err := s.setDeadline(now.Add(s.h.opts.WriteTimeout)); err != nil {
+			return err
+		}
+		s.deadlineAt = now
+		// Hub.Close moves the deadline of writing streams to now after
+		// closing done; a deadline set after that must not undo it.
+		if s.h.hub.isClosed() {
+			return errHubClosed
+		}
+	}
+	_, err := s.w.Write(b)
+	return err
+}
+
+func (s *session) setDeadline(t time.Time) error {
+	err := s.rc.SetWriteDeadline(t)
+	if errors.Is(err, http.ErrNotSupported) {
+		s.noDeadline = true
+		s.h.deadlineWarn.Do(func() {
+			s.h.log.Warn("response writer cannot set write deadlines: stalled subscribers will not be closed")
+		})
+		return nil
+	}
+	return err
+}
+
+func (s *session) frame(e *eventlog.Event) ([]byte, error) {
+	if s.h.frames == nil {
+		b, err := appendEvent(s.scratch[:0], e)
+		s.scratch = b[:0]
+		if err != nil {
+			s.h.log.Error("skip event", "user", s.user, "id", e.ID, "err", err)
+		}
+		return b, err
+	}
+	b, fresh, err := s.h.frames.get(e)
+	if err != nil && fresh {
+		s.h.log.Error("skip event", "user", s.user, "id", e.ID, "err", err)
+	}
+	return b, err
+}
+
+// oldest returns the oldest id held among the events s can receive.
+func (s *session) oldest() (eventlog.ID, error) {
+	p, err := s.h.src.ReadAfter(s.user, eventlog.ZeroID, 1)
+	if err != nil || len(p.Events) == 0 {
+		return eventlog.ZeroID, err
+	}
+	return p.Events[0].ID, nil
+}
+
+func (s *session) readFailed(err error) {
+	s.h.log.Error("stream read", "user", s.user, "err", err)
+}
+
+func (s *session) writeFailed(err error) {
+	switch {
+	case errors.Is(err, errHubClosed), s.h.hub.isClosed():
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.h.hub.slowClosed.Add(1)
+		s.h.log.Info("closed a subscriber that stopped reading", "user", s.user, "id", s.cursor)
+	}
+}
