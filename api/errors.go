@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+// Sentinels the handlers wrap their failures in. statusOf is the one place
+// that turns them into HTTP statuses.
+var (
+	errBadRequest       = errors.New("bad request")
+	errUnauthenticated  = errors.New("missing credentials")
+	errForbidden        = errors.New("forbidden")
+	errNotFound         = errors.New("not found")
+	errMethodNotAllowed = errors.New("method not allowed")
+	errTooLarge         = errors.New("request body too large")
+	errUnavailable      = errors.New("store unavailable")
+)
+
+// statusOf maps an error to its HTTP status.
+func statusOf(err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, eventlog.ErrInvalidEvent), errors.Is(err, eventlog.ErrInvalidID):
+		return http.StatusBadRequest
+	case errors.Is(err, errUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errMethodNotAllowed):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, errTooLarge), errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errUnavailable), errors.Is(err, eventlog.ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers a request with err as a JSON error. Client errors carry
+// their message; server errors say little and are logged here, once.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return // the client left; nobody reads an answer
+	}
+	status := statusOf(err)
+	msg := err.Error()
+	switch {
+	case status == http.StatusServiceUnavailable:
+		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		msg = "store unavailable"
+	case status >= 500:
+		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		msg = "internal error"
+	case status == http.StatusRequestEntityTooLarge:
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			msg = errTooLarge.Error()
+		}
+	case status == http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog"`)
+	}
+	s.metrics.rejected.WithLabelValues(strconv.Itoa(status)).Inc()
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// writeJSON writes v as the whole response. An encoding failure cannot
+// happen for the types we send; a write failure means the client left.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		slog.Default().Error("encode response", "err", err)
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

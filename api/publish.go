@@ -1,0 +1,152 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+type idBody struct {
+	ID string `json:"id"`
+}
+
+type idsBody struct {
+	IDs []string `json:"ids"`
+}
+
+// handlePublish stores one event for the user in the path:
+// {"event":"name","data":<JSON>} → 201 {"id"} once durable.
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	user := ps.ByName("user")
+	if err := checkUser(user); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.publishOne(w, r, user, "user")
+}
+
+// handleBroadcast stores one event for every user.
+func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	s.publishOne(w, r, "", "broadcast")
+}
+
+func (s *Server) publishOne(w http.ResponseWriter, r *http.Request, user, route string) {
+	if err := s.requirePublisher(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if err := checkIdemKey(key); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, s.cfg.MaxBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	in, err := decodePublish(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	in.User, in.IdempotencyKey = user, key
+	start := time.Now()
+	id, err := s.log.Append(r.Context(), in)
+	if err != nil {
+		s.fail(w, r, storeError(err))
+		return
+	}
+	s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	s.metrics.published.WithLabelValues(route).Inc()
+	writeJSON(w, http.StatusCreated, idBody{ID: id.String()})
+}
+
+// handleBatch stores a JSON array of {"user","event","data"} in one
+// transaction, all or nothing → 201 {"ids":[...]} in input order. An
+// Idempotency-Key on the request becomes key#index on each event, so a
+// retried batch returns the same ids and stores nothing new.
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if err := s.requirePublisher(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if err := checkIdemKey(key); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, s.cfg.MaxBatchBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	events, err := decodeBatch(body, s.cfg.MaxBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if key != "" {
+		for i := range events {
+			events[i].IdempotencyKey = key + "#" + strconv.Itoa(i)
+		}
+	}
+	start := time.Now()
+	ids, err := s.log.AppendBatch(r.Context(), events)
+	if err != nil {
+		s.fail(w, r, storeError(err))
+		return
+	}
+	s.metrics.latency.WithLabelValues("batch").Observe(time.Since(start).Seconds())
+	out := idsBody{IDs: make([]string, len(ids))}
+	for i, id := range ids {
+		out.IDs[i] = id.String()
+		target := "user"
+		if events[i].User == "" {
+			target = "broadcast"
+		}
+		s.metrics.published.WithLabelValues(target).Inc()
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// readBody reads at most limit bytes; a larger body is a 413. The limit
+// applies to what arrives, whatever Content-Length claims.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", errTooLarge, r.ContentLength, limit)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, limit)
+	case err != nil:
+		return nil, fmt.Errorf("%w: reading body: %v", errBadRequest, err)
+	case len(b) == 0:
+		return nil, fmt.Errorf("%w: body is empty; send {\"event\":...,\"data\":...}", errBadRequest)
+	}
+	return b, nil
+}
+
+// storeError classifies an append failure: an event the log refuses is
+// the client's fault (400); anything else, closing or a full disk
+// included, means the store cannot take writes now (503). A client that
+// left is reported as such, so nothing is logged for it.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, eventlog.ErrInvalidEvent):
+		return err
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	return fmt.Errorf("%w: %w", errUnavailable, err)
+}

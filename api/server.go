@@ -1,0 +1,159 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/stream"
+)
+
+// Default body limits.
+const (
+	DefaultMaxBody      = 64 << 10 // one publish
+	DefaultMaxBatchBody = 1 << 20  // one batch
+)
+
+// Config is what the server needs beyond the log.
+type Config struct {
+	// PublisherKey guards publish and admin routes; SubscriberSecret signs
+	// subscriber tokens. Both empty is open mode (loopback only, checked
+	// by the caller, which knows the address); one without the other is
+	// an error.
+	PublisherKey     string
+	SubscriberSecret string
+	// MaxBody bounds a single publish body and each event's data in a
+	// batch; MaxBatchBody bounds a batch body. Zero means the default.
+	MaxBody      int64
+	MaxBatchBody int64
+	// CORSOrigins lists the origins (scheme://host[:port]) allowed to call
+	// the API from a browser with credentials. "*" is refused.
+	CORSOrigins []string
+	// Stream tunes the SSE handler (retry, heartbeat, write timeout).
+	Stream stream.Options
+	// Version is reported by /healthz.
+	Version string
+	// Logger receives one line per failed request; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for token expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves sselog's HTTP API over one log.
+type Server struct {
+	log     *eventlog.Log
+	hub     *stream.Hub
+	stream  *stream.Handler
+	logger  *slog.Logger
+	cfg     Config
+	origins map[string]bool
+	metrics *metrics
+}
+
+// New builds a server over lg. It owns a stream hub: call CloseStreams
+// when shutting down, or http.Server.Shutdown waits on open streams.
+func New(lg *eventlog.Log, cfg Config) (*Server, error) {
+	if (cfg.PublisherKey == "") != (cfg.SubscriberSecret == "") {
+		return nil, errors.New("api: the publisher key and the subscriber secret come together: set both, or neither for open mode")
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxBatchBody <= 0 {
+		cfg.MaxBatchBody = DefaultMaxBatchBody
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	origins, err := parseOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Stream.Logger == nil {
+		cfg.Stream.Logger = cfg.Logger
+	}
+	hub := stream.NewHub()
+	s := &Server{
+		log:     lg,
+		hub:     hub,
+		stream:  stream.NewHandler(lg, hub, cfg.Stream),
+		logger:  cfg.Logger,
+		cfg:     cfg,
+		origins: origins,
+	}
+	s.metrics = newMetrics(lg, hub)
+	return s, nil
+}
+
+// CloseStreams ends every open stream and refuses new ones. Register it
+// with http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.hub.Close() }
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// Handler returns the API's routes, with CORS around them.
+func (s *Server) Handler() http.Handler {
+	r := httprouter.New()
+	r.RedirectTrailingSlash = false // a JSON API answers what was asked
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.fail(w, req, fmt.Errorf("%w: no route %s %s", errNotFound, req.Method, truncate(req.URL.Path, 200)))
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.fail(w, req, fmt.Errorf("%w: %s does not accept %s (allowed: %s)", errMethodNotAllowed,
+			truncate(req.URL.Path, 200), req.Method, w.Header().Get("Allow")))
+	})
+	r.GlobalOPTIONS = http.HandlerFunc(s.preflight)
+	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		if v == http.ErrAbortHandler {
+			panic(v) // net/http's own way to drop a response
+		}
+		s.fail(w, req, fmt.Errorf("panic: %v", v))
+	}
+
+	r.GET("/v1/users/:user/stream", s.handleStream)
+	r.GET("/api/events", s.handleStreamAlias)
+	r.GET("/v1/users/:user/events", s.handleHistory)
+	r.POST("/v1/users/:user/events", s.handlePublish)
+	r.POST("/v1/broadcast", s.handleBroadcast)
+	r.POST("/v1/events", s.handleBatch)
+	r.GET("/v1/admin/backup", s.handleBackup)
+	r.GET("/healthz", s.handleHealth)
+	r.Handler(http.MethodGet, "/metrics", s.metrics.handler(s.logger))
+	r.GET("/", s.handleIndex)
+	r.GET("/sselog.js", s.handleScript)
+	return s.cors(r)
+}
+
+// parseOrigins normalises the allowed-origins list.
+func parseOrigins(list []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(list))
+	for _, o := range list {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if o == "*" || o == "null" {
+			return nil, fmt.Errorf("api: CORS origin %q is refused: credentials must never go to every origin; list them", o)
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("api: CORS origin %q is not scheme://host[:port]", o)
+		}
+		out[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+	}
+	return out, nil
+}

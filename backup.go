@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sselog/sselog/client"
+	"github.com/sselog/sselog/eventlog"
+)
+
+// backup downloads a running server's snapshot to FILE.tmp, syncs it,
+// checks that it is a sound log, and only then renames it to FILE: a
+// failed or cut backup never replaces a good one.
+func backup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var base, key, out string
+	var quiet bool
+	f := newEnvFlags("backup", "Download a consistent snapshot of a running server's data file and verify it.\n"+
+		"Restore by stopping the server and putting the file at its --data path.", getenv, stderr)
+	f.String(&base, "url", "SSELOG_URL", defaultURL, urlUsage)
+	f.Secret(&key, "publisher-key", "SSELOG_PUBLISHER_KEY", "publisher key (not needed in open mode)")
+	f.String(&out, "o", "", "", "file to write (required); replaced only once the new copy is verified")
+	f.Bool(&quiet, "quiet", "", "no progress bar")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if out == "" {
+		return errors.New("backup: -o FILE is required")
+	}
+	c, err := client.New(base, client.WithPublisherKey(key))
+	if err != nil {
+		return err
+	}
+	tmp := out + ".tmp"
+	start := time.Now()
+	if err := download(ctx, c, tmp, quiet, stderr); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	st, err := verifyBackup(tmp)
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := syncDir(filepath.Dir(out)); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	_, err = fmt.Fprintf(stdout, "backup %s: %d events (%d broadcasts) for %d users, newest %s, %d bytes in %s\n",
+		out, st.Events, st.Broadcasts, st.Users, st.Newest, st.FileBytes, time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// download streams the snapshot into path and syncs it.
+func download(ctx context.Context, c *client.Client, path string, quiet bool, stderr io.Writer) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	bar := &progressBar{w: stderr, quiet: quiet}
+	err = c.Backup(ctx, f, bar.update)
+	bar.finish(err == nil)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return nil
+}
+
+// verifyBackup checks the downloaded file page by page with bbolt's own
+// consistency check (read-only, so the file is not touched), then opens a
+// scratch copy with eventlog (Open writes) to count what it holds.
+func verifyBackup(path string) (eventlog.Stats, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return eventlog.Stats{}, fmt.Errorf("verify backup %s: %w", path, err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for e := range tx.Check() {
+			errs = append(errs, e)
+		}
+		return errors.Join(errs...)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return eventlog.Stats{}, fmt.Errorf("verify backup %s: consistency check: %w", path, err)
+	}
+	dir, err := os.MkdirTemp("", "sselog-verify-")
+	if err != nil {
+		return eventlog.Stats{}, fmt.Errorf("verify backup: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	scratch := filepath.Join(dir, "copy.db")
+	if err := copyFile(path, scratch); err != nil {
+		return eventlog.Stats{}, fmt.Errorf("verify backup: %w", err)
+	}
+	lg, err := eventlog.Open(scratch, eventlog.Options{})
+	if err != nil {
+		return eventlog.Stats{}, fmt.Errorf("verify backup %s: %w", path, err)
+	}
+	st, err := lg.Stats()
+	if cerr := lg.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return eventlog.Stats{}, fmt.Errorf("verify backup %s: %w", path, err)
+	}
+	st.FileBytes = fileSize(path)
+	return st, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// progressBar draws "[#####.....]  52%  13.1/25.2 MiB" on one terminal
+// line, at most ten times a second.
+type progressBar struct {
+	w     io.Writer
+	quiet bool
+	last  time.Time
+	drawn bool
+}
+
+func (p *progressBar) update(done, total int64) {
+	if p.quiet || time.Since(p.last) < 100*time.Millisecond && done != total {
+		return
+	}
+	p.last = time.Now()
+	p.draw(done, total)
+}
+
+func (p *progressBar) draw(done, total int64) {
+	const width = 30
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	if total <= 0 {
+		fmt.Fprintf(p.w, "\rbackup: %.1f MiB", mib(done))
+	} else {
+		n := int(done * width / total)
+		fmt.Fprintf(p.w, "\rbackup: [%s%s] %3d%%  %.1f/%.1f MiB", strings.Repeat("#", n), strings.Repeat(".", width-n),
+			done*100/total, mib(done), mib(total))
+	}
+	p.drawn = true
+}
+
+func (p *progressBar) finish(ok bool) {
+	if p.drawn && !p.quiet {
+		if !ok {
+			fmt.Fprint(p.w, " failed")
+		}
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,323 @@
+package main
+
+// Helpers for end-to-end tests through the real binary, shared by every
+// root-package test (the browser test and fault-injection tests too):
+// build once, start on a free loopback port, wait for /healthz, stop with
+// SIGTERM (asserting exit 0) or SIGKILL, and read SSE with stream.Parser.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sselog/sselog/stream"
+)
+
+// binary is built once per test process, in a directory TestMain removes.
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		_ = os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
+}
+
+// sselogBinary returns the path of the binary built from this checkout.
+func sselogBinary(tb testing.TB) string {
+	tb.Helper()
+	binary.once.Do(func() {
+		binary.dir, binary.err = os.MkdirTemp("", "sselog-e2e-")
+		if binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "sselog")
+		cmd := exec.Command("go", "build", "-race", "-o", binary.path, ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	require.NoError(tb, binary.err)
+	return binary.path
+}
+
+// server is one running sselog process.
+type server struct {
+	tb   testing.TB
+	cmd  *exec.Cmd
+	URL  string // http://127.0.0.1:port
+	Addr string // 127.0.0.1:port
+	Data string // the data file
+	logs *syncBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // cmd.Wait's result, valid after done
+}
+
+// startServer runs the binary on dataPath with a free loopback port and
+// JSON logs, plus args, and waits until /healthz answers. SSELOG_
+// variables of the test's own environment are not passed on.
+func startServer(tb testing.TB, dataPath string, args ...string) *server {
+	return startServerEnv(tb, dataPath, nil, args...)
+}
+
+// startServerEnv is startServer with extra environment ("K=V").
+func startServerEnv(tb testing.TB, dataPath string, env []string, args ...string) *server {
+	tb.Helper()
+	bin := sselogBinary(tb)
+	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataPath, "--log-format", "json"}, args...)
+	cmd := exec.Command(bin, full...)
+	cmd.Env = append(cleanEnv(), env...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(tb, err)
+	s := &server{tb: tb, cmd: cmd, Data: dataPath, logs: &syncBuffer{}, done: make(chan struct{})}
+	require.NoError(tb, cmd.Start())
+	addrc := make(chan string, 1)
+	go s.readLogs(stderr, addrc)
+	go func() { s.err = cmd.Wait(); close(s.done) }()
+	tb.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			s.Kill()
+		}
+	})
+	select {
+	case s.Addr = <-addrc:
+	case <-s.done:
+		tb.Fatalf("sselog exited at start: %v\n%s", s.err, s.logs)
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("sselog did not log its address within 30 s\n%s", s.logs)
+	}
+	s.URL = "http://" + s.Addr
+	s.waitHealthy()
+	return s
+}
+
+// readLogs copies stderr into s.logs and sends the address from the
+// "sselog started" line.
+func (s *server) readLogs(r io.Reader, addrc chan<- string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		s.logs.Write(append(line, '\n'))
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "sselog started" && rec.Addr != "" {
+			select {
+			case addrc <- rec.Addr:
+			default:
+			}
+		}
+	}
+}
+
+func (s *server) waitHealthy() {
+	s.tb.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-deadline:
+			s.tb.Fatalf("sselog at %s not healthy within 10 s (last error %v)\n%s", s.URL, err, s.logs)
+		case <-s.done:
+			s.tb.Fatalf("sselog exited: %v\n%s", s.err, s.logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Stop sends SIGTERM and requires a clean exit (status 0) within 20 s.
+func (s *server) Stop() {
+	s.tb.Helper()
+	require.NoError(s.tb, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		s.Kill()
+		s.tb.Fatalf("sselog did not exit within 20 s of SIGTERM\n%s", s.logs)
+	}
+	require.NoError(s.tb, s.err, "exit status after SIGTERM\n%s", s.logs)
+}
+
+// Kill sends SIGKILL, as a crash would, and waits for the process to go.
+func (s *server) Kill() {
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.tb.Errorf("sselog did not exit within 10 s of SIGKILL")
+	}
+}
+
+// Logs returns what the process has written to stderr so far.
+func (s *server) Logs() string { return s.logs.String() }
+
+// Exited is closed when the process has exited.
+func (s *server) Exited() <-chan struct{} { return s.done }
+
+// cleanEnv is the test's environment without SSELOG_ variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SSELOG_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and many readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// sse is one open event stream read with the spec-following parser.
+type sse struct {
+	tb     testing.TB
+	Resp   *http.Response
+	cancel context.CancelFunc
+	msgs   chan sseItem
+}
+
+type sseItem struct {
+	m   stream.Message
+	err error
+}
+
+// subscribe opens url as an event stream with extra headers (nil for
+// none) and requires a 200 text/event-stream answer.
+func subscribe(tb testing.TB, url string, header http.Header) *sse {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(tb, err)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		require.NoError(tb, err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		_ = resp.Body.Close()
+		cancel()
+		tb.Fatalf("subscribe %s: %s %q: %s", url, resp.Status, resp.Header.Get("Content-Type"), b)
+	}
+	s := &sse{tb: tb, Resp: resp, cancel: cancel, msgs: make(chan sseItem, 1024)}
+	go func() {
+		defer close(s.msgs)
+		p := stream.NewParser(resp.Body)
+		for {
+			m, err := p.Next()
+			s.msgs <- sseItem{m, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Next returns the next event, failing the test after timeout.
+func (s *sse) Next(timeout time.Duration) stream.Message {
+	s.tb.Helper()
+	select {
+	case it, ok := <-s.msgs:
+		if !ok || it.err != nil {
+			s.tb.Fatalf("stream ended while waiting for an event: %v", it.err)
+		}
+		return it.m
+	case <-time.After(timeout):
+		s.tb.Fatalf("no event within %s", timeout)
+	}
+	return stream.Message{}
+}
+
+// NextData returns the next event that is not a server event (connected,
+// gap), failing after timeout.
+func (s *sse) NextData(timeout time.Duration) stream.Message {
+	s.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		m := s.Next(time.Until(deadline))
+		if m.Event != "connected" && m.Event != "gap" {
+			return m
+		}
+	}
+}
+
+// WaitEnd requires the server to end the stream cleanly (EOF) within
+// timeout, skipping any events still in flight.
+func (s *sse) WaitEnd(timeout time.Duration) {
+	s.tb.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case it, ok := <-s.msgs:
+			if !ok {
+				return
+			}
+			if it.err != nil {
+				if !errors.Is(it.err, io.EOF) {
+					s.tb.Fatalf("stream ended with %v, want a clean end", it.err)
+				}
+				return
+			}
+		case <-deadline:
+			s.tb.Fatalf("stream still open after %s", timeout)
+		}
+	}
+}
+
+// Close drops the connection.
+func (s *sse) Close() {
+	s.cancel()
+	_ = s.Resp.Body.Close()
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// command is one subcommand: its arguments, the environment, where to
+// print. ctx ends on SIGINT/SIGTERM.
+type command func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// commands lists the subcommands, in the order "sselog help" shows them.
+var commands = []struct {
+	name, summary string
+	run           command
+}{
+	{"serve", "run the server (the default)", serve},
+	{"token", "print a subscriber token for a user", token},
+	{"publish", "publish one event", publish},
+	{"tail", "follow a user's stream, resuming from a saved id", tail},
+	{"backup", "download a consistent snapshot of a running server's data file", backup},
+	// {"bench", ...}: the load generator is added here by its own issue.
+	{"version", "print the version", printVersion},
+}
+
+// run is main without the process: tests call it directly. With no
+// subcommand, or when the first argument is a flag, it serves.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	name := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if name == "help" {
+		usage(stdout)
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == name {
+			err := c.run(ctx, args, getenv, stdout, stderr)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil // usage was printed
+			}
+			return err
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", name)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: sselog [command] [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun \"sselog <command> --help\" for a command's flags. Every flag has an SSELOG_ environment fallback; flags win.")
+}
