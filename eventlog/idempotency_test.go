@@ -1,0 +1,141 @@
+package eventlog_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+func countEvents(t *testing.T, l *eventlog.Log) uint64 {
+	t.Helper()
+	s, err := l.Stats()
+	require.NoError(t, err)
+	return s.Events
+}
+
+func TestIdempotentAppend(t *testing.T) {
+	clk := newClock(t0, 0)
+	l := openLog(t, eventlog.Options{Now: clk.Now, IdempotencyWindow: time.Hour})
+	ctx := context.Background()
+	in := eventlog.Input{User: "u", Name: "n", Data: []byte(`{"v":1}`), IdempotencyKey: "k1"}
+
+	first, err := l.Append(ctx, in)
+	require.NoError(t, err)
+	again, err := l.Append(ctx, eventlog.Input{User: "u", Name: "other", Data: []byte(`2`), IdempotencyKey: "k1"})
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "a retry returns the first id")
+	assert.Equal(t, uint64(1), countEvents(t, l))
+	evs, _ := readAll(t, l, "u", eventlog.ZeroID, 10)
+	require.Len(t, evs, 1)
+	assert.Equal(t, `{"v":1}`, string(evs[0].Data), "the retry stored nothing")
+
+	// Keys are scoped to their target: another user or broadcast stores anew.
+	other, err := l.Append(ctx, eventlog.Input{User: "w", Data: []byte(`1`), IdempotencyKey: "k1"})
+	require.NoError(t, err)
+	bcast, err := l.Append(ctx, eventlog.Input{Data: []byte(`1`), IdempotencyKey: "k1"})
+	require.NoError(t, err)
+	assert.NotEqual(t, first, other)
+	assert.NotEqual(t, first, bcast)
+	assert.NotEqual(t, other, bcast)
+	assert.Equal(t, uint64(3), countEvents(t, l))
+
+	// Within the window, compaction keeps the key.
+	clk.Add(59 * time.Minute)
+	_, err = l.Compact(ctx)
+	require.NoError(t, err)
+	again, err = l.Append(ctx, in)
+	require.NoError(t, err)
+	assert.Equal(t, first, again)
+
+	// After the window, and after compaction forgot it, the key stores anew.
+	clk.Add(2 * time.Minute)
+	_, err = l.Compact(ctx)
+	require.NoError(t, err)
+	fresh, err := l.Append(ctx, in)
+	require.NoError(t, err)
+	assert.Positive(t, fresh.Compare(bcast))
+	assert.Equal(t, uint64(4), countEvents(t, l))
+	again, err = l.Append(ctx, in)
+	require.NoError(t, err)
+	assert.Equal(t, fresh, again, "the new append is what a retry now finds")
+}
+
+// An expired key is not honoured even before compaction removes it, and
+// compaction of the old entry does not forget the newer one.
+func TestIdempotencyExpiryWithoutCompaction(t *testing.T) {
+	clk := newClock(t0, 0)
+	l := openLog(t, eventlog.Options{Now: clk.Now, IdempotencyWindow: time.Hour})
+	ctx := context.Background()
+	in := eventlog.Input{User: "u", Data: []byte(`1`), IdempotencyKey: "k"}
+	a, err := l.Append(ctx, in)
+	require.NoError(t, err)
+	clk.Add(90 * time.Minute)
+	b, err := l.Append(ctx, in)
+	require.NoError(t, err)
+	require.NotEqual(t, a, b)
+	clk.Add(30 * time.Minute) // a's entry expired, b's is 30 min old
+	_, err = l.Compact(ctx)
+	require.NoError(t, err)
+	c, err := l.Append(ctx, in)
+	require.NoError(t, err)
+	assert.Equal(t, b, c)
+	assert.Equal(t, uint64(2), countEvents(t, l))
+}
+
+// Concurrent retries of one key, landing in the same group commit or in
+// different ones, all get the same id and store one event.
+func TestIdempotentConcurrentRetries(t *testing.T) {
+	l := openLog(t, eventlog.Options{})
+	ctx := context.Background()
+	ids := make([]eventlog.ID, 50)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			id, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`1`), IdempotencyKey: "same"})
+			assert.NoError(t, err)
+			ids[i] = id
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		assert.Equal(t, ids[0], id)
+	}
+	assert.Equal(t, uint64(1), countEvents(t, l))
+}
+
+// In a batch, an event whose key was seen gets the old id; the rest are
+// stored; a key repeated inside one batch stores once.
+func TestIdempotentBatch(t *testing.T) {
+	l := openLog(t, eventlog.Options{})
+	ctx := context.Background()
+	old, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`0`), IdempotencyKey: "k0"})
+	require.NoError(t, err)
+	ids, err := l.AppendBatch(ctx, []eventlog.Input{
+		{User: "u", Data: []byte(`1`), IdempotencyKey: "k0"},
+		{User: "u", Data: []byte(`2`), IdempotencyKey: "k2"},
+		{User: "u", Data: []byte(`3`), IdempotencyKey: "k2"},
+		{User: "u", Data: []byte(`4`)},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, old, ids[0])
+	assert.Equal(t, ids[1], ids[2])
+	assert.Positive(t, ids[3].Compare(ids[1]))
+	evs, _ := readAll(t, l, "u", eventlog.ZeroID, 10)
+	require.Len(t, evs, 3)
+	assert.Equal(t, []string{"0", "2", "4"}, []string{string(evs[0].Data), string(evs[1].Data), string(evs[2].Data)})
+	// A retry that stores nothing wakes no one.
+	ch := l.Changed("u")
+	_, err = l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`1`), IdempotencyKey: "k0"})
+	require.NoError(t, err)
+	select {
+	case <-ch:
+		t.Fatal("a retry that stored nothing closed Changed")
+	default:
+	}
+}
