@@ -61,36 +61,44 @@ func within[T any](ctx context.Context, d time.Duration, a chromedp.Action[T]) (
 	return chromedp.Run(c, a)
 }
 
-// screenshotOnFailure saves a screenshot of ctx's tab when t fails and logs
-// its path. It goes to a directory that outlives the test run (t.TempDir is
-// removed when the test ends, screenshot included), or to
-// $SSELOG_ARTIFACTS when set. Call it after newBrowser, so that it runs
-// before the browser is closed.
-func screenshotOnFailure(t *testing.T, ctx context.Context) {
+// screenshotOnFailure saves a screenshot of ctx's tab when t has failed by
+// its cleanup, and returns a func that saves one at once, for a failure that
+// should be seen before the cleanups stop servers (Fatal paths call it
+// first). Only the first screenshot is kept. The file goes to
+// $SSELOG_ARTIFACTS, or to a new directory that outlives the run: t.TempDir
+// is removed when the test ends, screenshot included. Call it after
+// newBrowser, so that its cleanup runs before the browser is closed.
+func screenshotOnFailure(t *testing.T, ctx context.Context) (shoot func()) {
+	var once sync.Once
+	shoot = func() { once.Do(func() { saveScreenshot(t, ctx) }) }
 	t.Cleanup(func() {
-		if !t.Failed() {
-			return
+		if t.Failed() {
+			shoot()
 		}
-		png, err := within(ctx, 5*time.Second, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Logf("screenshot: %v", err)
-			return
-		}
-		dir := os.Getenv("SSELOG_ARTIFACTS")
-		if dir == "" {
-			if dir, err = os.MkdirTemp("", "sselog-browser-"); err != nil {
-				t.Logf("screenshot: %v", err)
-				return
-			}
-		}
-		name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".png"
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Logf("screenshot: %v", err)
-			return
-		}
-		t.Logf("screenshot of the failing page: %s", path)
 	})
+	return shoot
+}
+
+func saveScreenshot(t *testing.T, ctx context.Context) {
+	png, err := within(ctx, 5*time.Second, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot: %v", err)
+		return
+	}
+	dir := os.Getenv("SSELOG_ARTIFACTS")
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "sselog-browser-"); err != nil {
+			t.Logf("screenshot: %v", err)
+			return
+		}
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".png"
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Logf("screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot of the failing page: %s", path)
 }
 
 // scriptedSSE is an SSE endpoint whose answers the page under test chooses:
