@@ -1,0 +1,206 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// publishScenario measures acknowledged publishes: N keep-alive
+// publishers, each sending its next request as soon as the last is
+// answered, until M events are acknowledged.
+type publishScenario struct {
+	publishers int
+	events     int
+	size       int
+	batch      int
+	users      int
+}
+
+func (s *publishScenario) register(fs *flag.FlagSet) {
+	fs.IntVar(&s.publishers, "publishers", 64, "concurrent keep-alive publishers")
+	fs.IntVar(&s.events, "events", 50000, "events to publish in total")
+	fs.IntVar(&s.size, "size", 200, "bytes of JSON data per event")
+	fs.IntVar(&s.batch, "batch", 1, "events per request; above 1, through POST /v1/events")
+	fs.IntVar(&s.users, "users", 100, "users the events are spread over round-robin (0 = broadcast)")
+}
+
+func (s *publishScenario) check() error {
+	switch {
+	case s.publishers < 1 || s.publishers > 10000:
+		return errors.New("--publishers must be 1..10000")
+	case s.events < 1 || s.events > 100_000_000:
+		return errors.New("--events must be 1..100000000")
+	case s.size < 0 || s.size > 60<<10:
+		return errors.New("--size must be 0..61440")
+	case s.batch < 1 || s.batch > 10000:
+		return errors.New("--batch must be 1..10000")
+	case s.users < 0:
+		return errors.New("--users must be ≥ 0")
+	}
+	return nil
+}
+
+func (s *publishScenario) describe() string {
+	how := "one event per request"
+	if s.batch > 1 {
+		how = fmt.Sprintf("batches of %d through POST /v1/events", s.batch)
+	}
+	return fmt.Sprintf("%d publishers, %d events of %d B, %s, %s", s.publishers, s.events, s.size, how, usersText(s.users))
+}
+
+func usersText(users int) string {
+	if users == 0 {
+		return "all broadcast"
+	}
+	return fmt.Sprintf("over %d users", users)
+}
+
+func (s *publishScenario) params() map[string]any {
+	return map[string]any{"publishers": s.publishers, "events": s.events, "size": s.size, "batch": s.batch, "users": s.users}
+}
+
+// path and body for the request starting at event seq.
+func (s *publishScenario) request(buf []byte, seq, n int64) (string, []byte) {
+	now := time.Now().UnixNano()
+	if s.batch > 1 {
+		buf = append(buf, '[')
+		for i := range n {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendEvent(buf, benchUser(s.users, seq+i), now, seq+i, s.size)
+		}
+		return "/v1/events", append(buf, ']')
+	}
+	return publishPath(benchUser(s.users, seq)), appendEvent(buf, "", now, seq, s.size)
+}
+
+// benchUser is the user event seq goes to, "" for broadcast.
+func benchUser(users int, seq int64) string {
+	if users == 0 {
+		return ""
+	}
+	return "bench-" + strconv.FormatInt(seq%int64(users), 10)
+}
+
+func publishPath(user string) string {
+	if user == "" {
+		return "/v1/broadcast"
+	}
+	return "/v1/users/" + url.PathEscape(user) + "/events"
+}
+
+func (s *publishScenario) run(ctx context.Context, t *target) (*result, error) {
+	client := httpClient(t.dial, s.publishers)
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next, acked, requests atomic.Int64
+		lat                   Histogram
+		errs                  errSample
+		total                 = int64(s.events)
+	)
+	start := time.Now()
+	stop := progress(ctx, t.env.stderr, "publish "+t.kind, func() string {
+		return fmt.Sprintf("acked %d/%d (%.0f/s), errors %d", acked.Load(), total, rate(acked.Load(), time.Since(start)), errs.count())
+	})
+	var wg sync.WaitGroup
+	for range s.publishers {
+		wg.Go(func() {
+			var buf []byte
+			for ctx.Err() == nil {
+				seq := next.Add(int64(s.batch)) - int64(s.batch)
+				if seq >= total {
+					return
+				}
+				n := min(int64(s.batch), total-seq)
+				path, body := s.request(buf[:0], seq, n)
+				buf = body
+				t0 := time.Now()
+				err := t.post(ctx, client, path, body, s.answer(n))
+				lat.Record(time.Since(t0))
+				requests.Add(1)
+				if err != nil {
+					errs.add(err)
+					if errs.count() >= 100 {
+						cancel() // the server is not taking this load: stop, and say why
+					}
+					continue
+				}
+				acked.Add(n)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stop()
+
+	r := &result{}
+	r.add("events_per_s", "events/s acked", rate(acked.Load(), elapsed), unitRate)
+	r.add("requests_per_s", "requests/s", rate(requests.Load(), elapsed), unitRate)
+	r.addLatency("ack", "ack latency", &lat)
+	r.add("acked", "events acked", float64(acked.Load()), unitCount)
+	r.add("errors", "failed requests", float64(errs.count()), unitCount)
+	if acked.Load() != total {
+		r.fail("%d of %d events acknowledged; %d requests failed, first: %s", acked.Load(), total, errs.count(), errs.String())
+	}
+	return r, nil
+}
+
+// answer returns what a 201 must decode into: one id, or one id per
+// event of a batch.
+func (s *publishScenario) answer(n int64) any {
+	if s.batch > 1 {
+		return &idsAnswer{want: int(n)}
+	}
+	return &idAnswer{}
+}
+
+// idAnswer fails to decode without an id.
+type idAnswer struct {
+	ID string `json:"id"`
+}
+
+func (a *idAnswer) UnmarshalJSON(b []byte) error {
+	var in struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	if in.ID == "" {
+		return errors.New("no id in the answer")
+	}
+	a.ID = in.ID
+	return nil
+}
+
+// idsAnswer fails to decode unless it holds want ids, so a short batch
+// answer counts as an error.
+type idsAnswer struct {
+	IDs  []string `json:"ids"`
+	want int
+}
+
+func (a *idsAnswer) UnmarshalJSON(b []byte) error {
+	var in struct {
+		IDs []string `json:"ids"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	if len(in.IDs) != a.want {
+		return fmt.Errorf("%d ids for %d events", len(in.IDs), a.want)
+	}
+	a.IDs = in.IDs
+	return nil
+}

@@ -1,0 +1,200 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Each scenario runs with tiny sizes against the in-process ceiling and
+// the real stack in-process: both must pass, with figures that add up.
+func servers(t *testing.T) map[string]func(*testing.T) string {
+	return map[string]func(*testing.T) string{
+		"ceiling": func(t *testing.T) string { return ceilingServer(t, NewCeiling(0, 0)) },
+		"real":    realServer,
+	}
+}
+
+func TestPublish(t *testing.T) {
+	for name, start := range servers(t) {
+		for _, batch := range []string{"1", "25"} {
+			t.Run(name+"/batch="+batch, func(t *testing.T) {
+				url := start(t)
+				rep, err := runJSON(t, "publish", "--url", url, "--publishers", "8", "--events", "200", "--batch", batch, "--users", "3")
+				require.NoError(t, err)
+				require.True(t, rep.OK)
+				assert.Equal(t, 200.0, metricOf(t, rep, "server", "acked"))
+				assert.Equal(t, 0.0, metricOf(t, rep, "server", "errors"))
+				assert.Greater(t, metricOf(t, rep, "server", "events_per_s"), 0.0)
+				assert.LessOrEqual(t, metricOf(t, rep, "server", "ack_p50_ms"), metricOf(t, rep, "server", "ack_max_ms"))
+			})
+		}
+	}
+}
+
+func TestFanout(t *testing.T) {
+	for name, start := range servers(t) {
+		for _, users := range []string{"0", "3"} {
+			t.Run(name+"/users="+users, func(t *testing.T) {
+				url := start(t)
+				rep, err := runJSON(t, "fanout", "--url", url, "--subs", "20", "--users", users,
+					"--rate", "500", "--duration", "100ms", "--drain", "10s")
+				require.NoError(t, err)
+				require.True(t, rep.OK)
+				want := 50.0 * 20 // every broadcast reaches every subscriber
+				if users == "3" {
+					// Users 0, 1, 2 have 7, 7, 6 of the 20 subscribers and
+					// 17, 17, 16 of the 50 events.
+					want = 17*7 + 17*7 + 16*6
+				}
+				assert.Equal(t, 50.0, metricOf(t, rep, "server", "published"))
+				assert.Equal(t, want, metricOf(t, rep, "server", "delivered"))
+				assert.Equal(t, 0.0, metricOf(t, rep, "server", "lost"))
+				assert.Greater(t, metricOf(t, rep, "server", "latency_max_ms"), 0.0)
+			})
+		}
+	}
+}
+
+// The verification must catch what a broken server does: a ceiling that
+// drops, duplicates or reorders one frame for one subscriber fails the
+// run, naming the fault.
+func TestFanoutCatchesFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		copies int // how often the 10th frame for one subscriber is written
+		want   string
+	}{
+		{"drop", 0, "lost"},
+		{"duplicate", 2, "duplicated"},
+		{"triplicate", 3, "duplicated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCeiling(0, 0)
+			var n atomic.Int64
+			c.fault = func(user string, frame []byte) int {
+				if user != "fan-sub-7" {
+					return 1
+				}
+				if n.Add(1) == 10 {
+					return tc.copies
+				}
+				return 1
+			}
+			rep, err := runJSON(t, "fanout", "--url", ceilingServer(t, c), "--subs", "20", "--rate", "500", "--duration", "100ms", "--drain", "2s")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.False(t, rep.OK)
+			assert.NotEmpty(t, rep.Results[0].Failures)
+			missing, extra := 0.0, 0.0
+			if tc.copies == 0 {
+				missing = 1
+			} else {
+				extra = float64(tc.copies - 1)
+			}
+			assert.Equal(t, missing, metricOf(t, rep, "server", "lost"))
+			assert.Equal(t, extra, metricOf(t, rep, "server", "duplicated"))
+		})
+	}
+}
+
+func TestResume(t *testing.T) {
+	for name, start := range servers(t) {
+		t.Run(name, func(t *testing.T) {
+			url := start(t)
+			rep, err := runJSON(t, "resume", "--url", url, "--events", "600", "--fill-batch", "100", "--clients", "4", "--parallel", "2")
+			require.NoError(t, err)
+			require.True(t, rep.OK)
+			assert.Equal(t, 600.0, metricOf(t, rep, "server", "log_events"))
+			assert.Equal(t, 4.0, metricOf(t, rep, "server", "clients"))
+			assert.Greater(t, metricOf(t, rep, "server", "replayed"), 0.0)
+			assert.Greater(t, metricOf(t, rep, "server", "first_event_p50_ms"), 0.0)
+		})
+	}
+}
+
+// A log shorter than the resume points (the ceiling's ring here, a
+// per-user cap on a server) is a gap: the run fails saying so.
+func TestResumeReportsGap(t *testing.T) {
+	_, err := runJSON(t, "resume", "--url", ceilingServer(t, NewCeiling(100, 0)), "--events", "300", "--fill-batch", "100", "--clients", "2")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gap")
+}
+
+func TestConnections(t *testing.T) {
+	for name, start := range servers(t) {
+		t.Run(name, func(t *testing.T) {
+			url := start(t)
+			rep, err := runJSON(t, "connections", "--url", url, "--subs", "30", "--hold", "100ms", "--connect-parallel", "8")
+			require.NoError(t, err)
+			require.True(t, rep.OK)
+			assert.Equal(t, 30.0, metricOf(t, rep, "server", "subscribers"))
+			assert.Equal(t, 0.0, metricOf(t, rep, "server", "errors"))
+			assert.Greater(t, metricOf(t, rep, "server", "rss_after_mib"), 0.0)
+		})
+	}
+}
+
+// The child-process paths: --ceiling starts the ceiling as a child,
+// --spawn starts the server (here the test binary in the serve role, the
+// real stack), --procs spreads subscribers over child processes.
+func TestChildProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	t.Run("spawn+ceiling publish", func(t *testing.T) {
+		rep, err := runJSON(t, "publish", "--spawn", "--ceiling", "--publishers", "4", "--events", "100")
+		require.NoError(t, err)
+		require.Len(t, rep.Results, 2)
+		assert.Equal(t, 100.0, metricOf(t, rep, "server", "acked"))
+		assert.Equal(t, 100.0, metricOf(t, rep, "ceiling", "acked"))
+		assert.Contains(t, rep.Ratios, "events_per_s")
+	})
+	t.Run("connections --procs 2 on the ceiling", func(t *testing.T) {
+		rep, err := runJSON(t, "connections", "--ceiling", "--subs", "40", "--procs", "2", "--hold", "100ms")
+		require.NoError(t, err)
+		require.Len(t, rep.Results, 1)
+		assert.Equal(t, "ceiling", rep.Results[0].Target)
+		assert.Equal(t, 40.0, metricOf(t, rep, "ceiling", "subscribers"))
+	})
+}
+
+func TestTableOutput(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := ceilingServer(t, NewCeiling(0, 0))
+	require.NoError(t, run(ctx, testEnv(t, &out), []string{"publish", "--url", url, "--publishers", "2", "--events", "20"}))
+	assert.True(t, strings.HasPrefix(out.String(), "publish: 2 publishers, 20 events"), out.String())
+	assert.Contains(t, out.String(), "events acked")
+	assert.Contains(t, out.String(), "20")
+}
+
+func TestRefusesBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"publish", "--url", "http://10.1.2.3:8080"}, "loopback only"},
+		{[]string{"publish", "--url", "http://example.com"}, "loopback only"},
+		{[]string{"publish", "--url", "https://127.0.0.1:8080"}, "want http://"},
+		{[]string{"publish", "--events", "0"}, "--events"},
+		{[]string{"fanout", "--users", "5", "--subs", "2"}, "--users"},
+		{[]string{"connections", "--subs", "900000"}, "raise --procs"},
+		{[]string{"publish", "extra"}, "unexpected arguments"},
+		{[]string{"nope"}, "unknown scenario"},
+		{nil, "name a scenario"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), testEnv(t, &out), tc.args)
+		require.Error(t, err, "%q", tc.args)
+		assert.Contains(t, err.Error(), tc.want, "%q", tc.args)
+		assert.Empty(t, out.String(), "nothing on stdout for %q", tc.args)
+	}
+}
