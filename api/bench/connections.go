@@ -167,7 +167,7 @@ func (s *connScenario) report(rss0, rss1 int64, msgs []holdMsg) *result {
 	r := &result{}
 	open := total.Opened - total.Dropped
 	r.add("subscribers", "subscribers held", float64(open), unitCount)
-	r.add("setup_per_s", "connections set up/s", rate(total.Opened, time.Duration(total.LastOpen-total.FirstDial)), unitRate)
+	r.add("setup_per_s", "setup rate", rate(total.Opened, time.Duration(total.LastOpen-total.FirstDial)), unitRate)
 	r.addLatency("setup", "setup (dial to connected)", &setup)
 	r.add("rss_before_mib", "server RSS before", float64(rss0)/(1<<20), unitMiB)
 	r.add("rss_after_mib", "server RSS held", float64(rss1)/(1<<20), unitMiB)

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // Units a metric can have; they decide formatting.
@@ -92,19 +92,16 @@ func (rep *report) print(w io.Writer, asJSON bool) error {
 }
 
 // printTable prints one row per metric and one column per target, with
-// server/ceiling when both ran.
+// server/ceiling when both ran: labels left-aligned, figures right.
 func (rep *report) printTable(w io.Writer) error {
-	fmt.Fprintf(w, "%s: %s\n", rep.Scenario, rep.Describe)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := []string{"", "metric"}
+	rows := [][]string{{"metric"}}
 	for _, r := range rep.Results {
-		head = append(head, r.Target)
+		rows[0] = append(rows[0], r.Target)
 	}
 	ratio := len(rep.Results) == 2
 	if ratio {
-		head = append(head, rep.Results[0].Target+"/"+rep.Results[1].Target)
+		rows[0] = append(rows[0], rep.Results[0].Target+"/"+rep.Results[1].Target)
 	}
-	fmt.Fprintln(tw, strings.Join(head[1:], "\t")+"\t")
 	for i, m := range rep.Results[0].Metrics {
 		row := []string{m.Label}
 		for _, r := range rep.Results {
@@ -113,13 +110,32 @@ func (rep *report) printTable(w io.Writer) error {
 		if ratio {
 			row = append(row, formatRatio(m.Value, rep.Results[1].Metrics[i].Value, m.Unit))
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		rows = append(rows, row)
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("print report: %w", err)
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for j, cell := range row {
+			widths[j] = max(widths[j], utf8.RuneCountInString(cell))
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s\n", rep.Scenario, rep.Describe)
+	for _, row := range rows {
+		for j, cell := range row {
+			pad := strings.Repeat(" ", widths[j]-utf8.RuneCountInString(cell))
+			if j == 0 {
+				b.WriteString(cell + pad)
+			} else {
+				b.WriteString("  " + pad + cell)
+			}
+		}
+		b.WriteString("\n")
 	}
 	for _, f := range rep.failures() {
-		fmt.Fprintf(w, "FAIL %s\n", f)
+		fmt.Fprintf(&b, "FAIL %s\n", f)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("print report: %w", err)
 	}
 	return nil
 }
