@@ -96,10 +96,13 @@ func (t *tailer) once(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	defer drain(resp.Body)
 	if resp.StatusCode != http.StatusOK {
+		defer drain(resp.Body)
 		return false, responseError(resp)
 	}
+	// A stream is never drained: it does not end by itself. The deferred
+	// cancel drops the connection.
+	defer resp.Body.Close()
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
 		return false, fmt.Errorf("stream answered with Content-Type %q", resp.Header.Get("Content-Type"))
 	}
