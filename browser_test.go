@@ -104,12 +104,14 @@ func saveScreenshot(t *testing.T, ctx context.Context) {
 // scriptedSSE is an SSE endpoint whose answers the page under test chooses:
 // GET /sse?key=K&plan=JSON answers request number n for K with plan[n] (the
 // last entry repeats), so a test can script a browser's reconnects and
-// sselog.js's probes. GET /log?key=K lists what each request carried.
+// sselog.js's probes. GET /log?key=K lists what each request carried, and
+// GET /open?key=K counts K's streams still held open.
 type scriptedSSE struct {
 	done chan struct{} // closed at cleanup: ends held-open streams
 
 	mu   sync.Mutex
 	seen map[string][]seenRequest
+	open map[string]int
 }
 
 // planStep is one scripted answer.
@@ -136,7 +138,7 @@ type seenRequest struct {
 }
 
 func newScriptedSSE() *scriptedSSE {
-	return &scriptedSSE{done: make(chan struct{}), seen: map[string][]seenRequest{}}
+	return &scriptedSSE{done: make(chan struct{}), seen: map[string][]seenRequest{}, open: map[string]int{}}
 }
 
 func (s *scriptedSSE) record(r *http.Request) (int, string) {
@@ -160,8 +162,33 @@ func (s *scriptedSSE) serveLog(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(seen)
 }
 
+func (s *scriptedSSE) serveOpen(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	n := s.open[r.URL.Query().Get("key")]
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(n)
+}
+
+// hold keeps a stream open until the client goes or the test ends, counted
+// in /open meanwhile.
+func (s *scriptedSSE) hold(r *http.Request, key string) {
+	s.mu.Lock()
+	s.open[key]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.open[key]--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+}
+
 func (s *scriptedSSE) serveSSE(w http.ResponseWriter, r *http.Request) {
-	n, _ := s.record(r)
+	n, key := s.record(r)
 	var plan []planStep
 	if err := json.Unmarshal([]byte(r.URL.Query().Get("plan")), &plan); err != nil || len(plan) == 0 {
 		http.Error(w, "bad plan", http.StatusBadRequest)
@@ -193,11 +220,7 @@ func (s *scriptedSSE) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return
 	}
-	if step.Close {
-		return
-	}
-	select {
-	case <-r.Context().Done():
-	case <-s.done:
+	if !step.Close {
+		s.hold(r, key)
 	}
 }

@@ -36,6 +36,7 @@ func TestBrowserUnit(t *testing.T) {
 	mux.Handle("GET /test/", http.StripPrefix("/test/", http.FileServer(http.Dir("testdata/browser"))))
 	mux.HandleFunc("GET /sse", sse.serveSSE)
 	mux.HandleFunc("GET /log", sse.serveLog)
+	mux.HandleFunc("GET /open", sse.serveOpen)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		close(sse.done)
@@ -49,7 +50,13 @@ func TestBrowserUnit(t *testing.T) {
 	results, err := within(ctx, 40*time.Second, chromedp.Poll[[]jsResult]("window.__results",
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(35*time.Second)))
 	if err != nil {
-		t.Fatalf("wait for the in-page results: %v", err)
+		type progress struct {
+			Current string     `json:"current"`
+			Results []jsResult `json:"results"`
+		}
+		p, perr := within(ctx, 5*time.Second, chromedp.Evaluate[progress]("window.__progress"))
+		t.Fatalf("wait for the in-page results: %v; stuck in %q after %d tests %+v (%v)",
+			err, p.Current, len(p.Results), p.Results, perr)
 	}
 	if len(results) < 10 {
 		t.Fatalf("only %d in-page tests ran", len(results))

@@ -14,6 +14,7 @@ const newKey = () => `k${Date.now()}-${++keys}`;
 const sseUrl = (key, plan) =>
   `/sse?key=${encodeURIComponent(key)}&plan=${encodeURIComponent(JSON.stringify(plan))}`;
 const requests = async (key) => (await fetch(`/log?key=${encodeURIComponent(key)}`)).json();
+const openStreams = async (key) => (await fetch(`/open?key=${encodeURIComponent(key)}`)).json();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function eq(got, want, what) {
@@ -125,6 +126,9 @@ test("dedupe: repeats and older ids are dropped, order kept, raw text passed", a
   eq(got.messages[2].data, "not json", "raw text");
   eq(sub.lastEventId, id(4), "lastEventId");
   eq(got.statuses, ["reconnecting", "connected"], "statuses");
+  sub.close();
+  eq(got.statuses, ["reconnecting", "connected", "disconnected"], "statuses after close()");
+  await waitFor(async () => (await openStreams(key)) === 0, "close() to end the stream");
 });
 
 test("named events reach their handler with data and id; onMessage sees all", async () => {
@@ -294,10 +298,62 @@ test("a throwing handler does not stall the stream", async () => {
   eq(sub.lastEventId, id(2), "cursor moved on");
 });
 
+test("useSselog: real React hooks; newest first, capped; a new token resumes; unmount closes", async () => {
+  const { React, ReactDOM } = window;
+  ok(React && ReactDOM, "React loaded");
+  const key = newKey();
+  const note = (n) => ev(n, `{"t":${n}}`, "notification");
+  const plan = [
+    { retry: 20, events: [note(1), note(2), note(3)], close: true },
+    { events: [note(3), note(4)] }, // the browser's reconnect, with a repeat
+    { events: [note(5)] }, // the stream rebuilt for a new token
+  ];
+  const url = sseUrl(key, plan);
+  const h = React.createElement;
+  function App({ token }) {
+    const { status, events, lastEventId } = sse.useSselog(React, {
+      url, token, max: 3, events: { notification: null }, onStatus: () => {},
+    });
+    return h("div", null,
+      h("p", { className: "status" }, status),
+      h("p", { className: "last" }, lastEventId),
+      h("ul", null, events.map((e) => h("li", { key: e.id, "data-id": e.id }, String(e.data.t)))));
+  }
+  const el = document.createElement("div");
+  document.body.append(el);
+  const root = ReactDOM.createRoot(el);
+  const shown = () => Array.from(el.querySelectorAll("li"), (li) => li.dataset.id);
+  try {
+    root.render(h(App, { token: "t1" }));
+    await waitFor(() => shown()[0] === id(4), "event 4 rendered");
+    eq(shown(), [id(4), id(3), id(2)], "newest first, at most 3");
+    eq(el.querySelector(".status").textContent, "connected", "status");
+    eq(el.querySelector(".last").textContent, id(4), "lastEventId");
+
+    root.render(h(App, { token: "t2" }));
+    await waitFor(() => shown()[0] === id(5), "event 5 rendered");
+    eq(shown(), [id(5), id(4), id(3)], "after the new token");
+    root.render(h(App, { token: "t2" })); // new callbacks, same url and token
+    await sleep(50);
+    const seen = await requests(key);
+    eq(seen.map((r) => [r.token, r.query]), [["t1", ""], ["t1", ""], ["t2", id(4)]], "requests: a rebuild only for the token");
+    eq(seen[1].header, id(3), "the browser's reconnect sent Last-Event-ID");
+  } finally {
+    root.unmount();
+    el.remove();
+  }
+  await waitFor(async () => (await openStreams(key)) === 0, "unmount to end the stream");
+});
+
+// run runs the tests one at a time (they share the browser's six
+// connections per origin), publishing progress in window.__progress so a
+// hang can be named, and the results in window.__results at the end.
 async function run() {
   const results = [];
+  window.__progress = { current: "", results };
   const out = document.getElementById("out");
   for (const t of tests) {
+    window.__progress.current = t.name;
     const start = performance.now();
     let error = "";
     try {
@@ -314,6 +370,7 @@ async function run() {
     li.textContent = `${error ? "FAIL" : "ok"} ${t.name} (${ms} ms)${error ? ": " + error : ""}`;
     out.append(li);
   }
+  window.__progress.current = "";
   window.__results = results;
 }
 run();
