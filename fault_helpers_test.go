@@ -1,0 +1,484 @@
+package main
+
+// Helpers of the fault-injection tests (fault_*_test.go): publishers that
+// record what was acknowledged and what was only attempted, subscribers
+// that record every event and resume after each disconnect, and the
+// final count against the log file.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sselog/sselog/client"
+	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/stream"
+)
+
+// soak reports whether the long form of the fault tests was asked for.
+func soak() bool { return os.Getenv("SSELOG_SOAK") == "1" }
+
+// payload is the data of every event a fault test publishes: who sent it
+// and its sequence number, so each event in the log traces back to one
+// attempt.
+type payload struct {
+	P string `json:"p"`
+	N int    `json:"n"`
+}
+
+func (p payload) tag() string { return fmt.Sprintf("%s/%d", p.P, p.N) }
+
+// attempt is one publish: its target ("" = broadcast) and, once the
+// server acknowledged it, its id.
+type attempt struct {
+	user  string
+	id    string // "" until acknowledged
+	keyed bool   // retried under one Idempotency-Key until acknowledged
+}
+
+// publisher publishes events round-robin to its targets until stopped.
+// A keyed publisher retries each event under the same Idempotency-Key
+// until it is acknowledged, so each of its events must be stored exactly
+// once; an unkeyed one moves on after an error, so an event whose ack was
+// cut may be stored or not, but at most once.
+type publisher struct {
+	name    string
+	c       *client.Client
+	targets []string
+	keyed   bool
+	pause   time.Duration // between publishes; 0 = back to back
+
+	stop    atomic.Bool
+	done    chan struct{}
+	mu      sync.Mutex
+	tries   map[string]*attempt // by payload tag
+	acked   int
+	failed  int
+	refused []string // 4xx answers: never expected
+}
+
+func newPublisher(name string, c *client.Client, targets []string, keyed bool) *publisher {
+	return &publisher{name: name, c: c, targets: targets, keyed: keyed, done: make(chan struct{}), tries: map[string]*attempt{}}
+}
+
+// run publishes until Stop; ctx bounds a keyed publisher's retries.
+func (p *publisher) run(ctx context.Context) {
+	defer close(p.done)
+	for n := 0; !p.stop.Load() && ctx.Err() == nil; n++ {
+		pl := payload{P: p.name, N: n}
+		a := &attempt{user: p.targets[n%len(p.targets)], keyed: p.keyed}
+		p.mu.Lock()
+		p.tries[pl.tag()] = a
+		p.mu.Unlock()
+		p.publish(ctx, pl, a)
+		if p.pause > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(p.pause):
+			}
+		}
+	}
+}
+
+func (p *publisher) publish(ctx context.Context, pl payload, a *attempt) {
+	data, _ := json.Marshal(pl)
+	key := ""
+	if p.keyed {
+		key = "k-" + pl.tag()
+	}
+	for {
+		var id string
+		var err error
+		if a.user == "" {
+			id, err = p.c.Broadcast(ctx, "fault", data, key)
+		} else {
+			id, err = p.c.Publish(ctx, a.user, "fault", data, key)
+		}
+		p.mu.Lock()
+		var ce *client.Error
+		switch {
+		case err == nil:
+			a.id = id
+			p.acked++
+		case errors.As(err, &ce) && ce.Status < 500:
+			p.refused = append(p.refused, fmt.Sprintf("%s: %v", pl.tag(), err))
+		default:
+			p.failed++
+		}
+		p.mu.Unlock()
+		if err == nil || !p.keyed || ctx.Err() != nil || (errors.As(err, &ce) && ce.Status < 500) {
+			return
+		}
+		// The server is down or restarting: retry the same event soon.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
+}
+
+// Stop ends the loop after the publish in flight and waits for it.
+func (p *publisher) Stop(tb testing.TB) {
+	tb.Helper()
+	p.stop.Store(true)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("publisher %s did not stop within 30 s", p.name)
+	}
+}
+
+// follower is a subscriber that records every event it receives and, as
+// a browser's EventSource does, reconnects after each disconnect with the
+// last id it saw: in the Last-Event-ID header, or (as a new EventSource
+// after a page reload would) in ?lastEventId=.
+type follower struct {
+	user     string
+	viaQuery bool
+	hc       *http.Client
+
+	mu       sync.Mutex
+	base     string   // server URL; setURL moves the follower elsewhere
+	last     string   // resume point sent on the next connect
+	got      []string // ids of the events received, in order
+	gaps     []gapData
+	connects int
+	done     chan struct{}
+}
+
+type gapData struct {
+	Reason      string `json:"reason"`
+	LastEventID string `json:"lastEventId"`
+	OldestID    string `json:"oldestId"`
+}
+
+// newFollower follows user on base from the resume point from ("" = the
+// live tail, eventlog.ZeroID's text = from the oldest retained).
+func newFollower(base, user, from string, viaQuery bool) *follower {
+	return &follower{user: user, viaQuery: viaQuery, base: base, last: from, done: make(chan struct{}),
+		hc: &http.Client{Transport: client.NewTransport()}}
+}
+
+// run follows until ctx ends, reconnecting 10-30 ms after each drop.
+func (f *follower) run(ctx context.Context) {
+	defer close(f.done)
+	for ctx.Err() == nil {
+		f.once(ctx)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(10+rand.IntN(20)) * time.Millisecond):
+		}
+	}
+}
+
+func (f *follower) once(ctx context.Context) {
+	f.mu.Lock()
+	u, last := f.base+"/v1/users/"+url.PathEscape(f.user)+"/stream", f.last
+	f.mu.Unlock()
+	if f.viaQuery && last != "" {
+		u += "?lastEventId=" + url.QueryEscape(last)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if !f.viaQuery && last != "" {
+		req.Header.Set("Last-Event-ID", last)
+	}
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return
+	}
+	p := stream.NewParser(resp.Body)
+	for {
+		m, err := p.Next()
+		if err != nil {
+			return
+		}
+		f.record(m)
+	}
+}
+
+func (f *follower) record(m stream.Message) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch m.Event {
+	case "connected":
+		f.connects++
+	case "gap":
+		var g gapData
+		_ = json.Unmarshal([]byte(m.Data), &g)
+		f.gaps = append(f.gaps, g)
+	default:
+		f.got = append(f.got, m.ID)
+		f.last = m.ID
+	}
+}
+
+func (f *follower) setURL(base string) {
+	f.mu.Lock()
+	f.base = base
+	f.mu.Unlock()
+}
+
+// received returns copies of what the follower has recorded so far.
+func (f *follower) received() (ids []string, gaps []gapData, connects int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.got), slices.Clone(f.gaps), f.connects
+}
+
+// waitFor waits until the follower has received id.
+func (f *follower) waitFor(tb testing.TB, id string, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.After(timeout)
+	for {
+		f.mu.Lock()
+		ok := slices.Contains(f.got, id)
+		n := len(f.got)
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-deadline:
+			tb.Fatalf("follower of %s (query=%v) did not receive %s within %s (it has %d events)", f.user, f.viaQuery, id, timeout, n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// tailFollower follows user with the client package's Tail (header
+// resume, backoff floored by the server's retry:), recording as follower.
+func tailFollower(ctx context.Context, base, user, from string) *follower {
+	f := newFollower(base, user, from, false)
+	c, _ := client.New(base, client.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	go func() {
+		defer close(f.done)
+		_ = c.Tail(ctx, user, "", from, func(m stream.Message) error {
+			f.record(m)
+			return nil
+		})
+	}()
+	return f
+}
+
+// stopFollowers cancels the followers' context and waits for them.
+func stopFollowers(tb testing.TB, cancel context.CancelFunc, fs []*follower) {
+	tb.Helper()
+	cancel()
+	for _, f := range fs {
+		select {
+		case <-f.done:
+		case <-time.After(10 * time.Second):
+			tb.Fatalf("follower of %s did not stop within 10 s", f.user)
+		}
+	}
+}
+
+// readAll returns every event readable for user ("" = broadcasts only),
+// merged with broadcasts in id order, paging through ReadAfter.
+func readAll(tb testing.TB, lg *eventlog.Log, user string) []eventlog.Event {
+	tb.Helper()
+	var out []eventlog.Event
+	after := eventlog.ZeroID
+	for {
+		p, err := lg.ReadAfter(user, after, eventlog.MaxLimit)
+		require.NoError(tb, err)
+		require.Nil(tb, p.Gap, "no retention ran, so no gap may be reported for %q", user)
+		out = append(out, p.Events...)
+		if len(p.Events) < eventlog.MaxLimit {
+			return out
+		}
+		after = p.Events[len(p.Events)-1].ID
+	}
+}
+
+// checkBolt runs bbolt's page-level consistency check on a closed file.
+func checkBolt(tb testing.TB, path string) {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	require.NoError(tb, err, "open %s for the consistency check", path)
+	defer db.Close()
+	require.NoError(tb, db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	}), "bbolt consistency check of %s", path)
+}
+
+// logIndex is what a log file holds, by payload tag.
+type logIndex struct {
+	byUser map[string][]eventlog.Event // user → their events and broadcasts, in id order
+	byTag  map[string][]eventlog.Event // payload tag → every stored copy
+}
+
+// indexLog checks the closed log file at path and reads it whole for
+// users (broadcasts are read once, on their own).
+func indexLog(tb testing.TB, path string, users []string) logIndex {
+	tb.Helper()
+	checkBolt(tb, path)
+	lg, err := eventlog.Open(path, eventlog.Options{})
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, lg.Close()) }()
+	ix := logIndex{byUser: map[string][]eventlog.Event{}, byTag: map[string][]eventlog.Event{}}
+	add := func(e eventlog.Event) {
+		var pl payload
+		require.NoError(tb, json.Unmarshal(e.Data, &pl), "event %s holds %q", e.ID, e.Data)
+		ix.byTag[pl.tag()] = append(ix.byTag[pl.tag()], e)
+	}
+	for _, e := range readAll(tb, lg, "") {
+		add(e)
+	}
+	for _, u := range users {
+		evs := readAll(tb, lg, u)
+		for i, e := range evs {
+			if i > 0 {
+				require.Equal(tb, -1, evs[i-1].ID.Compare(e.ID), "ids of %s out of order at %d", u, i)
+			}
+			if e.User != "" {
+				add(e)
+			}
+		}
+		ix.byUser[u] = evs
+	}
+	return ix
+}
+
+func eventIDs(evs []eventlog.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.ID.String()
+	}
+	return out
+}
+
+// checkPublishers requires that every acknowledged event is stored once
+// under its id and target, that a keyed event is stored exactly once,
+// that an unacknowledged event is stored at most once, and that the log
+// holds nothing nobody published. It returns how many stored events had
+// lost their ack.
+func checkPublishers(t *testing.T, ix logIndex, pubs []*publisher) (unacked int) {
+	t.Helper()
+	tried := map[string]bool{}
+	for _, p := range pubs {
+		p.mu.Lock()
+		require.Empty(t, p.refused, "publisher %s got 4xx answers", p.name)
+		for tag, a := range p.tries {
+			tried[tag] = true
+			stored := ix.byTag[tag]
+			switch {
+			case a.id != "":
+				if assert.Len(t, stored, 1, "acknowledged %s (%s) stored once", tag, a.id) {
+					assert.Equal(t, a.id, stored[0].ID.String(), "id of %s", tag)
+					assert.Equal(t, a.user, stored[0].User, "target of %s", tag)
+				}
+			default:
+				assert.LessOrEqual(t, len(stored), 1, "unacknowledged %s stored at most once", tag)
+				if len(stored) == 1 {
+					unacked++
+					assert.Equal(t, a.user, stored[0].User, "target of %s", tag)
+				}
+			}
+		}
+		p.mu.Unlock()
+	}
+	for tag := range ix.byTag {
+		assert.True(t, tried[tag], "the log holds %s, which nobody published", tag)
+	}
+	return unacked
+}
+
+// checkFollowers requires every follower to have received exactly its
+// user's sequence in the log (events and broadcasts), each once, in
+// order, with no gap event.
+func checkFollowers(t *testing.T, ix logIndex, fs []*follower) {
+	t.Helper()
+	for _, f := range fs {
+		got, gaps, connects := f.received()
+		want := eventIDs(ix.byUser[f.user])
+		assert.Empty(t, gaps, "follower of %s (query=%v) was told of a gap", f.user, f.viaQuery)
+		if !slices.Equal(want, got) {
+			t.Errorf("follower of %s (query=%v, %d connects) received %d events, the log holds %d: %s",
+				f.user, f.viaQuery, connects, len(got), len(want), firstDiff(want, got))
+		}
+	}
+}
+
+// firstDiff describes where two id sequences part.
+func firstDiff(want, got []string) string {
+	for i := range min(len(want), len(got)) {
+		if want[i] != got[i] {
+			return fmt.Sprintf("first difference at %d: want %s, got %s", i, want[i], got[i])
+		}
+	}
+	if len(want) > len(got) {
+		return fmt.Sprintf("missing from %d on: %s…", len(got), want[len(got)])
+	}
+	if len(got) > len(want) {
+		return fmt.Sprintf("extra from %d on: %s…", len(want), got[len(want)])
+	}
+	return "equal"
+}
+
+// dupes lists ids that occur more than once.
+func dupes(ids []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if seen[id] {
+			out = append(out, id)
+		}
+		seen[id] = true
+	}
+	return out
+}
+
+// metric reads one unlabelled sample from a server's /metrics.
+func metric(tb testing.TB, base, name string) float64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	require.NoError(tb, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	var body strings.Builder
+	_, err = io.Copy(&body, resp.Body)
+	require.NoError(tb, err)
+	for line := range strings.SplitSeq(body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			_, err := fmt.Sscan(v, &f)
+			require.NoError(tb, err, "metric %s = %q", name, v)
+			return f
+		}
+	}
+	tb.Fatalf("metric %s not in /metrics", name)
+	return 0
+}
