@@ -3,6 +3,8 @@ package eventlog_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -245,4 +247,97 @@ func TestCompactorRunsWithAppends(t *testing.T) {
 		total += len(evs)
 	}
 	assert.Equal(t, 4*(50+20), total)
+}
+
+// model is what retention should leave: per bucket ("" = broadcast) the
+// ids held and the newest id deleted.
+type model struct {
+	held map[string][]eventlog.ID
+	mark map[string]eventlog.ID
+}
+
+func (m *model) trim(user string, cutoff time.Time, maxN int) {
+	ids := m.held[user]
+	n := 0
+	for n < len(ids) && (int64(ids[n].Time()) < cutoff.UnixMilli() || (maxN > 0 && len(ids)-n > maxN)) {
+		n++
+	}
+	if n > 0 {
+		m.mark[user] = ids[n-1]
+		m.held[user] = ids[n:]
+	}
+}
+
+// want is what ReadAfter(user, after) should return: every held id of the
+// user or broadcast above after, and whether a gap is due.
+func (m *model) want(user string, after eventlog.ID) (ids []eventlog.ID, gap bool, oldest eventlog.ID) {
+	ids = []eventlog.ID{}
+	all := slices.Clone(m.held[""])
+	if user != "" {
+		all = append(all, m.held[user]...)
+	}
+	slices.SortFunc(all, eventlog.ID.Compare)
+	if len(all) > 0 {
+		oldest = all[0]
+	}
+	for _, id := range all {
+		if id.Compare(after) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	gap = after != eventlog.ZeroID && (after.Compare(m.mark[user]) < 0 || after.Compare(m.mark[""]) < 0)
+	return ids, gap, oldest
+}
+
+// Random appends, clock moves and compactions, checked after each round
+// against a model of the retention rules, from every resume point.
+func TestRetentionMatchesModel(t *testing.T) {
+	const maxAge, maxN, bMaxAge, bMaxN = time.Hour, 6, 90 * time.Minute, 4
+	users := []string{"a", "b", "c", ""}
+	for _, mode := range tailModes {
+		t.Run(mode.name, func(t *testing.T) {
+			clk := newClock(t0, 0)
+			l := openLog(t, eventlog.Options{Now: clk.Now, TailSize: mode.size,
+				MaxAge: maxAge, MaxEvents: maxN, BroadcastMaxAge: bMaxAge, BroadcastMaxEvents: bMaxN})
+			m := &model{held: map[string][]eventlog.ID{}, mark: map[string]eventlog.ID{}}
+			var issued []eventlog.ID
+			gaps := 0
+			rnd := rand.New(rand.NewPCG(3, 4))
+			for round := range 25 {
+				for range rnd.IntN(12) {
+					u := users[rnd.IntN(len(users))]
+					id := appendN(t, l, u, 1)[0]
+					m.held[u] = append(m.held[u], id)
+					issued = append(issued, id)
+				}
+				clk.Add(time.Duration(rnd.IntN(40)) * time.Minute)
+				if round%3 == 2 {
+					compact(t, l)
+					for _, u := range users {
+						age, n := maxAge, maxN
+						if u == "" {
+							age, n = bMaxAge, bMaxN
+						}
+						m.trim(u, clk.Peek().Add(-age), n)
+					}
+				}
+				for _, u := range append(users, "nobody") {
+					for _, after := range append([]eventlog.ID{eventlog.ZeroID}, issued...) {
+						ids, gap, oldest := m.want(u, after)
+						evs, g := readAll(t, l, u, after, 5)
+						require.Equal(t, ids, idsOf(evs), "round %d user %q after %s", round, u, after)
+						require.Equal(t, gap, g != nil, "round %d user %q after %s: gap", round, u, after)
+						if gap {
+							gaps++
+							require.Equal(t, oldest, g.Oldest, "round %d user %q after %s: oldest", round, u, after)
+						}
+					}
+				}
+			}
+			s := stats(t, l)
+			t.Logf("%d issued, %d held, %d deleted, %d reads reported a gap", len(issued), s.Events, s.Deleted, gaps)
+			require.Positive(t, s.Deleted)
+			require.Positive(t, gaps)
+		})
+	}
 }
