@@ -44,7 +44,7 @@ func TestBrowserCatchUp(t *testing.T) {
 	publish := func(n int, what string) {
 		for i := range n {
 			// Every fifth is a broadcast: it must merge into alice's stream.
-			ids = append(ids, publishNote(t, srv.URL, "alice", len(ids)%5 == 4, fmt.Sprintf("%s %d", what, i)))
+			ids = append(ids, publishNote(t, srv.URL, "", "alice", len(ids)%5 == 4, fmt.Sprintf("%s %d", what, i)))
 		}
 	}
 
@@ -109,8 +109,8 @@ func TestBrowserCatchUp(t *testing.T) {
 }
 
 // publishNote publishes a notification for user, or a broadcast, straight to
-// the server, and returns its id.
-func publishNote(t *testing.T, base, user string, broadcast bool, title string) string {
+// the server, with the publisher key when not empty, and returns its id.
+func publishNote(t *testing.T, base, key, user string, broadcast bool, title string) string {
 	t.Helper()
 	url := base + "/v1/users/" + user + "/events"
 	if broadcast {
@@ -127,6 +127,9 @@ func publishNote(t *testing.T, base, user string, broadcast bool, title string) 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err, "publish %q", title)
 	defer resp.Body.Close()
