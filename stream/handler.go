@@ -58,6 +58,7 @@ type Handler struct {
 
 	retryFrame   []byte
 	deadlineWarn sync.Once
+	flushWarn    sync.Once
 }
 
 // NewHandler returns a handler streaming from src and registering its

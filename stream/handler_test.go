@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -337,4 +338,69 @@ func TestReadErrorEndsStream(t *testing.T) {
 	_, ok := c.next(t, wait)
 	require.False(t, ok)
 	require.ErrorIs(t, c.err, io.EOF)
+}
+
+// blockingSource holds every read until release is closed.
+type blockingSource struct {
+	*eventlog.Log
+	release chan struct{}
+}
+
+func (s blockingSource) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Page, error) {
+	<-s.release
+	return s.Log.ReadAfter(user, after, limit)
+}
+
+func TestHeadersFlushedBeforeTheLogIsRead(t *testing.T) {
+	release := make(chan struct{})
+	ts := newServer(t, eventlog.Options{}, Options{}, func(l *eventlog.Log) Source { return blockingSource{l, release} })
+	// An invalid resume point makes the handler read the log (for the
+	// gap's oldestId) before its first frame.
+	c := ts.connect(t, "u", "garbage", "")
+	require.True(t, c.quiet(50*time.Millisecond), "no frame while the read is held")
+	close(release)
+	expectConnected(t, c, "u", "garbage")
+	expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: "garbage"})
+}
+
+func TestStoredEventWithUnsendableNameIsSkipped(t *testing.T) {
+	ts := newServer(t, eventlog.Options{}, Options{})
+	ts.append(t, "u", "has space", `1`) // eventlog takes it; the API would not
+	good := ts.append(t, "u", "ok", `2`)
+	c := ts.connect(t, "u", eventlog.ZeroID.String(), "")
+	expectConnected(t, c, "u", eventlog.ZeroID.String())
+	expectEvents(t, c, good)
+	assert.Equal(t, uint64(1), ts.hub.Stats().Delivered)
+}
+
+func TestHTTP2(t *testing.T) {
+	l := openLog(t, eventlog.Options{})
+	hub := NewHub()
+	h := NewHandler(l, hub, Options{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Serve(w, r, "u") }))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(func() { hub.Close(); srv.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	req.Header.Set("Last-Event-ID", eventlog.ZeroID.String())
+	first, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte("1")})
+	require.NoError(t, err)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	c := startClient(ctx, cancel, resp)
+	t.Cleanup(c.close)
+	require.Equal(t, 2, resp.ProtoMajor)
+	assert.Empty(t, resp.Header.Get("Connection"), "no connection-specific header in HTTP/2")
+	expectConnected(t, c, "u", eventlog.ZeroID.String())
+	second, err := l.Append(ctx, eventlog.Input{Data: []byte("2")})
+	require.NoError(t, err)
+	expectEvents(t, c, first, second)
+
+	hub.Close()
+	_, ok := c.next(t, wait)
+	require.False(t, ok)
+	require.ErrorIs(t, c.err, io.EOF, "the stream ended cleanly")
 }

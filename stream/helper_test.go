@@ -84,7 +84,6 @@ type sseClient struct {
 	events   chan Message
 	comments atomic.Int64
 	cancel   context.CancelFunc
-	done     chan struct{}
 	err      error // the parser's final error, set before events closes
 	once     sync.Once
 }
@@ -120,10 +119,15 @@ func (ts *testServer) dial(user, header, query string) (*sseClient, error) {
 		cancel()
 		return nil, err
 	}
-	c := &sseClient{resp: resp, p: NewParser(resp.Body), events: make(chan Message, 64), cancel: cancel, done: make(chan struct{})}
+	return startClient(ctx, cancel, resp), nil
+}
+
+// startClient parses resp's body in a goroutine until it ends or ctx does.
+func startClient(ctx context.Context, cancel context.CancelFunc, resp *http.Response) *sseClient {
+	c := &sseClient{resp: resp, p: NewParser(resp.Body), events: make(chan Message, 64), cancel: cancel}
 	c.p.OnComment = func(string) { c.comments.Add(1) }
 	go c.read(ctx)
-	return c, nil
+	return c
 }
 
 func (c *sseClient) read(ctx context.Context) {

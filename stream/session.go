@@ -30,6 +30,10 @@ type session struct {
 }
 
 func (s *session) run(r *http.Request) {
+	if err := s.flushHeaders(); err != nil {
+		s.writeFailed(err)
+		return
+	}
 	ctx := r.Context()
 	raw := resumePoint(r)
 	first := []byte(nil)
@@ -188,6 +192,15 @@ func (s *session) send(pre []byte, events []eventlog.Event) error {
 // at most every WriteTimeout/16, so a stream is closed after between
 // 15/16 and all of WriteTimeout without a completed write.
 func (s *session) write(b []byte) error {
+	if err := s.arm(); err != nil {
+		return err
+	}
+	_, err := s.w.Write(b)
+	return err
+}
+
+// arm pushes the write deadline forward if it is due.
+func (s *session) arm() error {
 	if now := time.Now(); !s.noDeadline && now.Sub(s.deadlineAt) > s.h.opts.WriteTimeout/16 {
 		if err := s.setDeadline(now.Add(s.h.opts.WriteTimeout)); err != nil {
 			return err
@@ -199,8 +212,21 @@ func (s *session) write(b []byte) error {
 			return errHubClosed
 		}
 	}
-	_, err := s.w.Write(b)
-	return err
+	return nil
+}
+
+// flushHeaders sends the response headers at once, so that proxies and
+// browsers see the stream open before the log is read.
+func (s *session) flushHeaders() error {
+	s.sub.writing.Store(true)
+	defer s.sub.writing.Store(false)
+	if s.h.hub.isClosed() {
+		return errHubClosed
+	}
+	if err := s.arm(); err != nil {
+		return err
+	}
+	return s.rc.Flush()
 }
 
 func (s *session) setDeadline(t time.Time) error {
@@ -247,6 +273,10 @@ func (s *session) readFailed(err error) {
 func (s *session) writeFailed(err error) {
 	switch {
 	case errors.Is(err, errHubClosed), s.h.hub.isClosed():
+	case errors.Is(err, http.ErrNotSupported):
+		s.h.flushWarn.Do(func() {
+			s.h.log.Error("response writer cannot flush: streams cannot work (does a middleware wrapper lack Unwrap?)", "err", err)
+		})
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.h.hub.slowClosed.Add(1)
 		s.h.log.Info("closed a subscriber that stopped reading", "user", s.user, "id", s.cursor)
