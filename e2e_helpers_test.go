@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,9 +68,10 @@ func sselogBinary(tb testing.TB) string {
 type server struct {
 	tb   testing.TB
 	cmd  *exec.Cmd
-	URL  string // http://127.0.0.1:port
-	Addr string // 127.0.0.1:port
-	Data string // the data file
+	URL  string       // http://127.0.0.1:port (https with --tls-cert)
+	Addr string       // 127.0.0.1:port
+	HTTP *http.Client // a client for URL (trusting the test certificate)
+	Data string       // the data file
 	logs *syncBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // cmd.Wait's result, valid after done
@@ -109,7 +112,16 @@ func startServerEnv(tb testing.TB, dataPath string, env []string, args ...string
 	case <-time.After(30 * time.Second):
 		tb.Fatalf("sselog did not log its address within 30 s\n%s", s.logs)
 	}
-	s.URL = "http://" + s.Addr
+	s.URL, s.HTTP = "http://"+s.Addr, http.DefaultClient
+	if slices.Contains(args, "--tls-cert") {
+		// Loopback only, with a certificate the test made: skip
+		// verification rather than plumb its pool through.
+		s.URL = "https://" + s.Addr
+		s.HTTP = &http.Client{Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test's own certificate
+			ForceAttemptHTTP2: true,
+		}}
+	}
 	s.waitHealthy()
 	return s
 }
@@ -139,7 +151,7 @@ func (s *server) waitHealthy() {
 	s.tb.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
-		resp, err := http.Get(s.URL + "/healthz")
+		resp, err := s.HTTP.Get(s.URL + "/healthz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

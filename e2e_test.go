@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,9 @@ func TestE2EKillAndResume(t *testing.T) {
 	assert.JSONEq(t, `{"n":100}`, m.Data)
 	assert.Equal(t, "note", m.Event)
 	s.Stop()
+	// One line at start (plus the open-mode warning) and one at stop:
+	// nothing per event or per subscriber.
+	assert.Equal(t, 3, strings.Count(s.Logs(), "\n"), "log:\n%s", s.Logs())
 }
 
 // TestE2ESigtermEndsStreams: SIGTERM ends open streams cleanly (so
