@@ -135,8 +135,9 @@ export async function probeStatus(url, signal) {
  * status. Options:
  *   url          the stream URL, e.g. "/v1/users/alice/stream" (required)
  *   token        subscriber token, sent as ?token=
- *   events       {name: (data, id, name) => …} for named events; EventSource
- *                only delivers names it listens for, so list every name
+ *   events       {name: (data, id, name) => …} for named events ("message"
+ *                for unnamed ones); EventSource only delivers names it
+ *                listens for, so list every name (null: onMessage only)
  *   onMessage    (data, id, name) => … for every event, named or not
  *                ("message"), after its own handler
  *   onStatus     (status) => …, "connected" | "reconnecting" | "disconnected"
@@ -193,7 +194,7 @@ export function subscribe(options) {
       writeStored(opts.storageKey, id);
     }
     const data = parseData(e.data);
-    if (name !== "message") call(handlers[name], data, id, name);
+    call(handlers[name], data, id, name);
     call(opts.onMessage, data, id, name);
   };
 

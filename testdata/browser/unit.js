@@ -135,12 +135,18 @@ test("named events reach their handler with data and id; onMessage sees all", as
   const key = newKey();
   const plan = [{ events: [ev(1, '{"title":"hi"}', "notification"), ev(2, '"x"', "other"), ev(3)] }];
   const named = [];
+  const unnamed = [];
   const { got, opts } = recorder({
-    events: { notification: (data, eid, name) => named.push({ data, id: eid, name }), other: null },
+    events: {
+      notification: (data, eid, name) => named.push({ data, id: eid, name }),
+      other: null,
+      message: (data, eid) => unnamed.push(eid),
+    },
   });
   track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
   await waitFor(() => got.messages.length >= 3, "3 messages");
   eq(named, [{ data: { title: "hi" }, id: id(1), name: "notification" }], "named handler");
+  eq(unnamed, [id(3)], "message handler");
   eq(got.messages.map((m) => [m.id, m.name]), [[id(1), "notification"], [id(2), "other"], [id(3), "message"]], "onMessage");
 });
 
