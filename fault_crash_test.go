@@ -83,8 +83,7 @@ func TestFaultCrashLoop(t *testing.T) {
 	// receive everything before it.
 	end := newPublisher("end", c, users, true)
 	for i, u := range users {
-		a := &attempt{user: u, keyed: true}
-		end.tries[payload{P: "end", N: i}.tag()] = a
+		a := end.track(payload{P: "end", N: i}, u)
 		end.publish(ctx, payload{P: "end", N: i}, a)
 		require.NotEmpty(t, a.id, "end marker for %s", u)
 	}

@@ -68,6 +68,7 @@ type publisher struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	tries   map[string]*attempt // by payload tag
+	order   []string            // tags in publish order
 	acked   int
 	failed  int
 	refused []string // 4xx answers: never expected
@@ -82,10 +83,7 @@ func (p *publisher) run(ctx context.Context) {
 	defer close(p.done)
 	for n := 0; !p.stop.Load() && ctx.Err() == nil; n++ {
 		pl := payload{P: p.name, N: n}
-		a := &attempt{user: p.targets[n%len(p.targets)], keyed: p.keyed}
-		p.mu.Lock()
-		p.tries[pl.tag()] = a
-		p.mu.Unlock()
+		a := p.track(pl, p.targets[n%len(p.targets)])
 		p.publish(ctx, pl, a)
 		if p.pause > 0 {
 			select {
@@ -94,6 +92,33 @@ func (p *publisher) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// track records an attempt to publish pl to user.
+func (p *publisher) track(pl payload, user string) *attempt {
+	a := &attempt{user: user, keyed: p.keyed}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tries[pl.tag()] = a
+	p.order = append(p.order, pl.tag())
+	return a
+}
+
+// ackedFor lists the acknowledged ids each of users can read (their own
+// events and broadcasts), in publish order.
+func (p *publisher) ackedFor(users []string) map[string][]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string][]string{}
+	for _, tag := range p.order {
+		a := p.tries[tag]
+		for _, u := range users {
+			if a.id != "" && (a.user == "" || a.user == u) {
+				out[u] = append(out[u], a.id)
+			}
+		}
+	}
+	return out
 }
 
 func (p *publisher) publish(ctx context.Context, pl payload, a *attempt) {
