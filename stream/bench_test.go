@@ -393,3 +393,42 @@ func percentileMS(v []int64, q float64) float64 {
 	slices.Sort(v)
 	return float64(v[int(q*float64(len(v)-1))]) / 1e6
 }
+
+// discardWriter is a ResponseWriter that flushes nowhere, to measure what
+// a stream spends per event apart from the socket.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+func (w *discardWriter) Flush()                      {}
+
+// BenchmarkSendPage is the server's own cost of writing a page of 256
+// notification-sized events to a subscriber, socket excluded: with the
+// shared frame cache (every subscriber after the first finds the frames
+// formatted) and with per-subscriber formatting.
+func BenchmarkSendPage(b *testing.B) {
+	gen := ulidSeq(b)
+	page := make([]eventlog.Event, pageSize)
+	for i := range page {
+		page[i] = eventlog.Event{ID: gen(), Name: "notification", Data: fmt.Appendf(nil, `{"id":%d,"title":"New comment","body":"Someone replied to your post","url":"/posts/42#c7"}`, i)}
+	}
+	for _, cache := range []bool{true, false} {
+		b.Run(fmt.Sprintf("cache=%v", cache), func(b *testing.B) {
+			h := NewHandler(nil, NewHub(), Options{})
+			if !cache {
+				h.frames = nil
+			}
+			w := &discardWriter{h: http.Header{}}
+			s := &session{h: h, w: w, rc: http.NewResponseController(w), sub: &subscriber{}, timer: time.NewTimer(time.Hour)}
+			defer s.timer.Stop()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.send(nil, page); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(page)), "ns/event")
+		})
+	}
+}

@@ -281,15 +281,23 @@ func TestHeartbeatOnIdleStream(t *testing.T) {
 }
 
 func TestNoHeartbeatWhileBusy(t *testing.T) {
-	ts := newServer(t, eventlog.Options{}, Options{Heartbeat: 400 * time.Millisecond})
+	const hb = 500 * time.Millisecond
+	ts := newServer(t, eventlog.Options{}, Options{Heartbeat: hb})
 	c := ts.connect(t, "u", "", "")
 	expectConnected(t, c, "u", "")
-	stop := time.Now().Add(time.Second)
-	for time.Now().Before(stop) {
+	var maxGap time.Duration
+	prev := time.Now()
+	for stop := prev.Add(2 * hb); prev.Before(stop); {
 		expectEvents(t, c, ts.append(t, "u", "", `1`))
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+		now := time.Now()
+		maxGap, prev = max(maxGap, now.Sub(prev)), now
 	}
-	assert.Zero(t, c.comments.Load(), "an event every 20ms leaves no 400ms silence")
+	if maxGap > hb/2 {
+		t.Logf("the machine stalled for %v: a heartbeat could be due, not checking", maxGap)
+		return
+	}
+	assert.Zero(t, c.comments.Load(), "events at most %v apart leave no %v silence", maxGap, hb)
 }
 
 func TestHubCloseEndsStreamsAndAnswersLaterRequests(t *testing.T) {

@@ -36,12 +36,11 @@ func (s *session) run(r *http.Request) {
 	}
 	ctx := r.Context()
 	raw := resumePoint(r)
-	first := []byte(nil)
-	first = append(first, controlFrame("connected", connectedData{
+	first := controlFrame("connected", connectedData{
 		UserID:      s.user,
 		Timestamp:   time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		LastEventID: truncate(raw, maxEcho),
-	}, s.h.opts.Retry)...)
+	}, s.h.opts.Retry)
 
 	resumed := false
 	switch id, err := eventlog.ParseID(raw); {
