@@ -114,3 +114,15 @@ func TestHistogramJSONMerge(t *testing.T) {
 	assert.Equal(t, a.Percentile(50), func() time.Duration { var c Histogram; c.Merge(&a); return c.Percentile(50) }())
 	require.Error(t, json.Unmarshal([]byte(`{"buckets":[[99999,1]]}`), &b))
 }
+
+func BenchmarkHistogramRecord(b *testing.B) {
+	var h Histogram
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		v := time.Duration(12345)
+		for pb.Next() {
+			h.Record(v)
+			v += 977
+		}
+	})
+}

@@ -43,3 +43,13 @@ func TestAppendEvent(t *testing.T) {
 	b := appendEvent(nil, "", 1, 2, 100)
 	assert.False(t, strings.Contains(string(b), `"user"`))
 }
+
+func BenchmarkStamp(b *testing.B) {
+	data := string(appendData(nil, 1712345678901234567, 42, 200))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := stamp(data); !ok {
+			b.Fatal("no stamp")
+		}
+	}
+}
