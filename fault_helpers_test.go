@@ -121,6 +121,19 @@ func (p *publisher) ackedFor(users []string) map[string][]string {
 	return out
 }
 
+// ackedIDs lists every acknowledged id, in publish order.
+func (p *publisher) ackedIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, tag := range p.order {
+		if id := p.tries[tag].id; id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (p *publisher) publish(ctx context.Context, pl payload, a *attempt) {
 	data, _ := json.Marshal(pl)
 	key := ""
