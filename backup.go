@@ -165,7 +165,21 @@ func syncDir(dir string) error {
 	return err
 }
 
-// progressBar draws "[#####.....]  52%  13.1/25.2 MiB" on one terminal
+// humanBytes formats n with a binary unit: 512 B, 24.0 KiB, 13.1 MiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// progressBar draws "[#####.....]  52%  13.1 MiB of 25.2 MiB" on one terminal
 // line, at most ten times a second.
 type progressBar struct {
 	w     io.Writer
@@ -184,13 +198,12 @@ func (p *progressBar) update(done, total int64) {
 
 func (p *progressBar) draw(done, total int64) {
 	const width = 30
-	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	if total <= 0 {
-		fmt.Fprintf(p.w, "\rbackup: %.1f MiB", mib(done))
+		fmt.Fprintf(p.w, "\rbackup: %s", humanBytes(done))
 	} else {
 		n := int(done * width / total)
-		fmt.Fprintf(p.w, "\rbackup: [%s%s] %3d%%  %.1f/%.1f MiB", strings.Repeat("#", n), strings.Repeat(".", width-n),
-			done*100/total, mib(done), mib(total))
+		fmt.Fprintf(p.w, "\rbackup: [%s%s] %3d%%  %s of %s ", strings.Repeat("#", n), strings.Repeat(".", width-n),
+			done*100/total, humanBytes(done), humanBytes(total))
 	}
 	p.drawn = true
 }

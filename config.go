@@ -86,15 +86,17 @@ func (c serveConfig) validate() error {
 	if c.Data == "" {
 		bad("--data is empty")
 	}
-	for name, d := range map[string]time.Duration{"retention": c.Retention, "compact-interval": c.CompactInterval} {
-		if d < 0 {
-			bad("--%s %s is negative", name, d)
-		}
-	}
-	for name, d := range map[string]time.Duration{"heartbeat": c.Heartbeat, "retry": c.Retry,
-		"write-timeout": c.WriteTimeout, "shutdown-timeout": c.ShutdownTimeout} {
-		if d <= 0 {
-			bad("--%s %s must be positive", name, d)
+	for _, d := range []struct {
+		name   string
+		d      time.Duration
+		zeroOK bool
+	}{
+		{"retention", c.Retention, true}, {"compact-interval", c.CompactInterval, true},
+		{"heartbeat", c.Heartbeat, false}, {"retry", c.Retry, false},
+		{"write-timeout", c.WriteTimeout, false}, {"shutdown-timeout", c.ShutdownTimeout, false},
+	} {
+		if d.d < 0 || d.d == 0 && !d.zeroOK {
+			bad("--%s %s must be positive", d.name, d.d)
 		}
 	}
 	if c.MaxEvents < 0 {
