@@ -131,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 	r.POST("/v1/events", s.handleBatch)
 	r.GET("/v1/admin/backup", s.handleBackup)
 	r.GET("/healthz", s.handleHealth)
+	r.HEAD("/healthz", s.handleHealth) // load balancers probe with HEAD
 	r.Handler(http.MethodGet, "/metrics", s.metrics.handler(s.logger))
 	r.GET("/", s.handleIndex)
 	r.GET("/sselog.js", s.handleScript)

@@ -281,6 +281,9 @@ func TestHealth(t *testing.T) {
 	m := ans.JSON(t)
 	assert.Equal(t, "ok", m["status"])
 	assert.Equal(t, "v9", m["version"])
+	head := a.do(t, http.MethodHead, "/healthz", nil)
+	assert.Equal(t, http.StatusOK, head.Status)
+	assert.Empty(t, head.Body)
 }
 
 // TestStoreErrorClassification: a refused event is the client's fault, any
