@@ -20,7 +20,11 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 	}
 	started := false
 	name := "sselog-" + s.now().UTC().Format("20060102T150405Z") + ".db"
-	n, err := s.log.SnapshotSized(w, func(size int64) error {
+	// The snapshot holds a read transaction for the whole copy, and a
+	// long reader stops the file from growing (bbolt cannot remap under
+	// it): a client that stops reading must not hold it for long.
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: s.backupWriteTimeout()}
+	n, err := s.log.SnapshotSized(dw, func(size int64) error {
 		h := w.Header()
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
@@ -58,4 +62,25 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request, _ httprout
 		Last:    s.log.Last().String(),
 		Time:    s.now().UTC().Format(time.RFC3339Nano),
 	})
+}
+
+// deadlineWriter gives every write its own deadline, so a stalled reader
+// fails the copy after timeout instead of holding it open forever.
+type deadlineWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	// ErrNotSupported (a test recorder) just means no deadline.
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.w.Write(p)
+}
+
+func (s *Server) backupWriteTimeout() time.Duration {
+	if t := s.cfg.Stream.WriteTimeout; t > 0 {
+		return t
+	}
+	return 30 * time.Second
 }

@@ -1,0 +1,58 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/stream"
+)
+
+// A backup client that stops reading holds the snapshot's read
+// transaction; the per-write deadline must cut it, so it cannot hold the
+// file against growth for long.
+func TestBackupStalledClientIsCut(t *testing.T) {
+	a := newTestAPI(t, withKeys, func(c *Config) { c.Stream = stream.Options{WriteTimeout: 200 * time.Millisecond} })
+	big := `"` + strings.Repeat("x", 10_000) + `"`
+	for range 30 { // about 30 MB: more than loopback socket buffers hold
+		batch := make([]eventlog.Input, 100)
+		for i := range batch {
+			batch[i] = eventlog.Input{User: "u", Data: []byte(big)}
+		}
+		_, err := a.Log.AppendBatch(context.Background(), batch)
+		require.NoError(t, err)
+	}
+
+	conn, err := net.Dial("tcp", a.TS.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /v1/admin/backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", testKey)
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	size, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
+	require.NoError(t, err)
+
+	time.Sleep(time.Second) // stall: the server's writes block past their deadline
+
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	n, err := io.Copy(io.Discard, resp.Body)
+	require.Error(t, err, "the body must end short, not complete")
+	require.Less(t, n, size, "a stalled backup must be cut")
+
+	// Publishing goes on afterwards.
+	_, err = a.Log.Append(context.Background(), eventlog.Input{User: "u", Data: []byte(`1`)})
+	require.NoError(t, err)
+}
