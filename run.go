@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/sselog/sselog/api/bench"
 )
 
 // command is one subcommand: its arguments, the environment, where to
@@ -23,7 +25,7 @@ var commands = []struct {
 	{"publish", "publish one event", publish},
 	{"tail", "follow a user's stream, resuming from a saved id", tail},
 	{"backup", "download a consistent snapshot of a running server's data file", backup},
-	// {"bench", ...}: the load generator is added here by its own issue.
+	{"bench", "drive a running server (or a no-op ceiling) with load and report figures", benchCmd},
 	{"version", "print the version", printVersion},
 }
 
@@ -57,4 +59,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun \"sselog <command> --help\" for a command's flags. Every flag has an SSELOG_ environment fallback; flags win.")
+}
+
+func benchCmd(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+	return bench.Main(ctx, args, stdout, stderr)
 }
