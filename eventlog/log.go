@@ -54,7 +54,7 @@ type Options struct {
 	IdempotencyWindow time.Duration
 	// MaxGroup bounds how many events one group commit holds; 0 means 8192.
 	MaxGroup int
-	// TailSize is how many of the newest events are kept in memory to
+	// TailSize is how many of the newest events (at least) are kept in memory to
 	// answer live readers without touching the file; 0 means 16384, a
 	// negative value turns the cache off.
 	TailSize int

@@ -20,7 +20,7 @@ type tail struct {
 }
 
 func newTail(size int, floor ID) *tail {
-	return &tail{size: size, floor: floor, events: make([]Event, 0, max(size, 0))}
+	return &tail{size: size, floor: floor, events: make([]Event, 0, 2*max(size, 0))}
 }
 
 // add appends events just committed, in id order, evicting the oldest.
@@ -31,9 +31,11 @@ func (t *tail) add(evs []Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.events = append(t.events, evs...)
-	if over := len(t.events) - t.size; over > 0 {
+	// Evict only once twice the size is held, so the copy-down costs
+	// O(1) per event instead of moving the whole cache on every commit.
+	if len(t.events) >= 2*t.size {
+		over := len(t.events) - t.size
 		t.floor = t.events[over-1].ID
-		// Copy down rather than reslice so the array does not grow forever.
 		t.events = slices.Delete(t.events, 0, over)
 	}
 }
