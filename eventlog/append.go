@@ -210,6 +210,7 @@ func (l *Log) commit(reqs []*request) error {
 		last := l.gen.last
 		l.last.Store(&last)
 		l.notify.wake(touched)
+		l.kickMover()
 	}
 	return nil
 }
@@ -221,6 +222,7 @@ type writer struct {
 	now     time.Time
 	buckets map[string]*bolt.Bucket
 	counts  map[string]uint64
+	journal *bolt.Bucket
 	added   []Event // what the tail cache gets once the commit is durable
 	buf     []byte  // records of this transaction, back to back
 }
@@ -233,16 +235,16 @@ func (w *writer) apply(r *request) error {
 				continue
 			}
 		}
-		b, err := w.bucket(in.User)
-		if err != nil {
-			return err
+		if w.journal == nil {
+			w.journal = w.tx.Bucket(bucketJournal)
+			w.journal.FillPercent = 1 // keys only grow: pack pages full
 		}
 		id := w.log.gen.next(w.now)
 		// bbolt keeps the value slice until the transaction ends: never
 		// overwrite a record already Put; only append after it.
 		start := len(w.buf)
-		w.buf = encodeRecord(w.buf, w.now.UnixNano(), in.Name, in.Data)
-		if err := b.Put(id[:], w.buf[start:len(w.buf):len(w.buf)]); err != nil {
+		w.buf = encodeRecord(appendJournalHeader(w.buf, in.User), w.now.UnixNano(), in.Name, in.Data)
+		if err := w.journal.Put(id[:], w.buf[start:len(w.buf):len(w.buf)]); err != nil {
 			return fmt.Errorf("append %q: %w", in.User, err)
 		}
 		w.counts[in.User]++

@@ -26,6 +26,7 @@ var (
 	bucketMeta      = []byte("meta")
 	bucketIdem      = []byte("idem")
 	bucketIdemExp   = []byte("idem-exp")
+	bucketJournal   = []byte("journal")
 
 	keyLast = []byte("last")
 )
@@ -74,9 +75,11 @@ type Log struct {
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 	queue  chan *request
-	gen    *generator
-	notify *notifier
-	tail   *tail
+	// moveKick wakes the journal mover after a commit.
+	moveKick chan struct{}
+	gen      *generator
+	notify   *notifier
+	tail     *tail
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -124,12 +127,13 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	l := &Log{
-		db:     db,
-		path:   path,
-		opts:   opts,
-		log:    opts.Logger,
-		queue:  make(chan *request, 1024),
-		notify: newNotifier(),
+		db:       db,
+		path:     path,
+		opts:     opts,
+		log:      opts.Logger,
+		queue:    make(chan *request, 1024),
+		moveKick: make(chan struct{}, 1),
+		notify:   newNotifier(),
 	}
 	last, err := l.init()
 	if err != nil {
@@ -142,6 +146,8 @@ func Open(path string, opts Options) (*Log, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	l.wg.Go(l.writeLoop)
+	l.wg.Go(func() { l.moveLoop(ctx) })
+	l.kickMover() // file what a previous run left in the journal
 	if opts.CompactInterval > 0 {
 		l.wg.Go(func() { l.compactLoop(ctx) })
 	}
@@ -152,7 +158,7 @@ func Open(path string, opts Options) (*Log, error) {
 func (l *Log) init() (ID, error) {
 	var last ID
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketBroadcast, bucketMeta, bucketIdem, bucketIdemExp} {
+		for _, name := range [][]byte{bucketUsers, bucketBroadcast, bucketMeta, bucketIdem, bucketIdemExp, bucketJournal} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"time"
@@ -73,11 +74,16 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 		if user != "" {
 			ub = tx.Bucket(bucketUsers).Bucket([]byte(user))
 		}
+		j := tx.Bucket(bucketJournal)
 		if after != ZeroID && (bytesLess(after[:], getID(meta, metaKey('g', user)).Bytes()) ||
 			bytesLess(after[:], getID(meta, metaKey('g', "")).Bytes())) {
-			p.Gap = &Gap{Oldest: oldest(ub, bb)}
+			o, err := oldestFor(user, ub, bb, j)
+			if err != nil {
+				return err
+			}
+			p.Gap = &Gap{Oldest: o}
 		}
-		return mergeAfter(&p, user, ub, bb, after, limit)
+		return mergeAfter(&p, user, ub, bb, j, after, limit)
 	})
 	if err != nil {
 		return Page{}, fmt.Errorf("read %q after %s: %w", user, after, closedErr(err))
@@ -85,31 +91,44 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 	return p, nil
 }
 
-// mergeAfter seeks both buckets to the first key after `after` and merges
-// them into p.Events in id order.
-func mergeAfter(p *Page, user string, ub, bb *bolt.Bucket, after ID, limit int) error {
-	uc, bc := seekAfter(ub, after), seekAfter(bb, after)
+// mergeAfter seeks the user's bucket, the broadcast bucket and the journal
+// to the first key after `after` and merges them into p.Events in id order.
+//
+// The journal holds only ids newer than every filed event, so it is read
+// (and other users' entries in it skipped) only once the merge reaches its
+// range: replaying old history never scans it.
+func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit int) error {
+	cs := [3]cursor{seekAfter(ub, after), seekAfter(bb, after), seekAfter(j, after)}
+	journal := &cs[2]
 	for len(p.Events) < limit {
 		var c *cursor
-		switch {
-		case uc.k == nil && bc.k == nil:
-			return nil
-		case uc.k == nil:
-			c = &bc
-		case bc.k == nil:
-			c = &uc
-		case bytes.Compare(uc.k, bc.k) < 0:
-			c = &uc
-		default:
-			c = &bc
+		for i := range cs {
+			if cs[i].k != nil && (c == nil || bytes.Compare(cs[i].k, c.k) < 0) {
+				c = &cs[i]
+			}
 		}
-		e, err := decodeEvent(c.k, c.v)
+		if c == nil {
+			return nil
+		}
+		owner, rec := user, c.v
+		switch {
+		case c == journal:
+			var err error
+			if owner, rec, err = splitJournal(c.v); err != nil {
+				return fmt.Errorf("journal %x: %w", c.k, err)
+			}
+			if owner != "" && owner != user {
+				c.next()
+				continue
+			}
+		case c == &cs[1]:
+			owner = ""
+		}
+		e, err := decodeEvent(c.k, rec)
 		if err != nil {
 			return err
 		}
-		if c == &uc {
-			e.User = user
-		}
+		e.User = owner
 		p.Events = append(p.Events, e)
 		c.next()
 	}
@@ -120,6 +139,8 @@ type cursor struct {
 	c    *bolt.Cursor
 	k, v []byte
 }
+
+func (c *cursor) next() { c.k, c.v = c.c.Next() }
 
 func seekAfter(b *bolt.Bucket, after ID) cursor {
 	if b == nil {
@@ -133,7 +154,19 @@ func seekAfter(b *bolt.Bucket, after ID) cursor {
 	return c
 }
 
-func (c *cursor) next() { c.k, c.v = c.c.Next() }
+// oldestFor returns the oldest id held among the events user can receive.
+func oldestFor(user string, ub, bb, j *bolt.Bucket) (ID, error) {
+	o := oldest(ub, bb)
+	if o != ZeroID {
+		return o, nil // filed events are older than any journal entry
+	}
+	var p Page
+	err := mergeAfter(&p, user, nil, nil, j, ZeroID, 1)
+	if len(p.Events) > 0 {
+		o = p.Events[0].ID
+	}
+	return o, err
+}
 
 // decodeEvent copies a stored event out of the transaction's memory.
 func decodeEvent(k, v []byte) (Event, error) {
@@ -212,19 +245,31 @@ func (l *Log) Stats() (Stats, error) {
 		meta := tx.Bucket(bucketMeta)
 		s.Newest = getID(meta, keyLast)
 		s.FileBytes = tx.Size()
-		bb := tx.Bucket(bucketBroadcast)
 		s.Broadcasts = getUint(meta, metaKey('c', ""))
 		s.Events = s.Broadcasts
-		s.Oldest = oldest(bb)
+		// Filed events are older than journal entries: the journal's
+		// first entry counts only when nothing is filed.
+		s.Oldest = oldest(tx.Bucket(bucketBroadcast), tx.Bucket(bucketJournal))
 		users := tx.Bucket(bucketUsers)
-		return users.ForEachBucket(func(name []byte) error {
-			s.Users++
-			s.Events += getUint(meta, metaKey('c', string(name)))
-			if o := oldest(users.Bucket(name)); s.Oldest == ZeroID || (o != ZeroID && o.Compare(s.Oldest) < 0) {
+		if err := users.ForEachBucket(func(name []byte) error {
+			if o := oldest(users.Bucket(name)); o != ZeroID && (s.Oldest == ZeroID || o.Compare(s.Oldest) < 0) {
 				s.Oldest = o
 			}
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		// Users are counted from their event counts: a user whose events
+		// are all still in the journal has no bucket yet.
+		c := meta.Cursor()
+		prefix := metaKey('c', "")
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) > len(prefix) && len(v) == 8 && binary.BigEndian.Uint64(v) > 0 {
+				s.Users++
+				s.Events += binary.BigEndian.Uint64(v)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats %s: %w", l.path, closedErr(err))

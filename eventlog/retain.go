@@ -32,6 +32,11 @@ func (l *Log) compactLoop(ctx context.Context) {
 // and count limits, records gap marks, removes empty user buckets and
 // forgets expired idempotency keys. It returns how many events it deleted.
 func (l *Log) Compact(ctx context.Context) (int, error) {
+	// Retention trims users' buckets: file the journal first so that
+	// every event is where the limits are checked.
+	if err := l.drainJournal(ctx); err != nil {
+		return 0, err
+	}
 	targets, err := l.overLimit()
 	if err != nil {
 		return 0, err
@@ -141,7 +146,9 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 				return fmt.Errorf("count: %w", err)
 			}
 		}
-		if user != "" && firstKey(b) == nil {
+		// A bucket emptied while the user's newer events still wait in the
+		// journal keeps its count and stays.
+		if user != "" && count == 0 && firstKey(b) == nil {
 			if err := meta.Delete(countKey); err != nil {
 				return fmt.Errorf("count: %w", err)
 			}

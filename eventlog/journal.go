@@ -1,0 +1,116 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The journal is where appends land: one bucket keyed by id, so a group
+// commit writes a few sequential pages however many users it touches. A
+// background mover later files journal entries into their users' buckets
+// in large batches, dirtying each user's page once per batch instead of
+// once per commit. An event is in exactly one of the two places in any
+// transaction, and reads merge both, so the move is invisible to readers.
+//
+// Journal value: uvarint(len(user)), user ("" = broadcast), then a record.
+
+// moveDelay lets the journal gather entries before a move (a variable so
+// tests can hold entries in the journal), and moveBatch bounds one move
+// transaction.
+var moveDelay = 50 * time.Millisecond
+
+const moveBatch = 8192
+
+// appendJournalHeader appends what precedes the record in a journal entry.
+func appendJournalHeader(dst []byte, user string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(user)))
+	return append(dst, user...)
+}
+
+func splitJournal(v []byte) (user string, record []byte, err error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)-k) {
+		return "", nil, fmt.Errorf("journal entry: %w", errCorrupt)
+	}
+	return string(v[k : k+int(n)]), v[k+int(n):], nil
+}
+
+// kickMover tells the mover the journal has new entries.
+func (l *Log) kickMover() {
+	select {
+	case l.moveKick <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Log) moveLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.moveKick:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(moveDelay):
+		}
+		if err := l.drainJournal(ctx); err != nil && ctx.Err() == nil {
+			l.log.Error("move journal", "path", l.path, "err", err)
+		}
+	}
+}
+
+// drainJournal moves journal entries until the journal is empty.
+func (l *Log) drainJournal(ctx context.Context) error {
+	for ctx.Err() == nil {
+		n, err := l.moveOnce()
+		if err != nil || n < moveBatch {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// moveOnce files up to moveBatch of the oldest journal entries into their
+// buckets in one transaction.
+func (l *Log) moveOnce() (int, error) {
+	n := 0
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		j := tx.Bucket(bucketJournal)
+		w := writer{tx: tx, buckets: make(map[string]*bolt.Bucket)}
+		var keys [][]byte
+		c := j.Cursor()
+		for k, v := c.First(); k != nil && len(keys) < moveBatch; k, v = c.Next() {
+			user, rec, err := splitJournal(v)
+			if err != nil {
+				return fmt.Errorf("key %x: %w", k, err)
+			}
+			b, err := w.bucket(user)
+			if err != nil {
+				return err
+			}
+			k = bytes.Clone(k)
+			if err := b.Put(k, bytes.Clone(rec)); err != nil {
+				return fmt.Errorf("file %x for %q: %w", k, user, err)
+			}
+			keys = append(keys, k)
+		}
+		for _, k := range keys {
+			if err := j.Delete(k); err != nil {
+				return fmt.Errorf("delete journal %x: %w", k, err)
+			}
+		}
+		n = len(keys)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("move journal: %w", closedErr(err))
+	}
+	return n, nil
+}
