@@ -11,4 +11,11 @@
 // ReadAfter finds its starting point with a B+tree seek and returns exactly
 // the events after a given id; and when retention has deleted events a
 // reader asked for, the read reports a Gap instead of losing them silently.
+//
+// Appends land first in one journal bucket keyed by id, so a commit writes a
+// few sequential pages however many users it touches; a background mover
+// files journal entries into their users' buckets in batches, inside one
+// transaction per batch, and reads merge both places. The newest events are
+// also kept in memory (the tail) for the many readers a commit wakes.
+// Deleted space is reused by later appends; the file never shrinks.
 package eventlog
