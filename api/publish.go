@@ -39,17 +39,23 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request, _ httpr
 	s.publishOne(w, r, "", "broadcast")
 }
 
-func (s *Server) publishOne(w http.ResponseWriter, r *http.Request, user, route string) {
+// publishRequest checks what every publish route checks — the publisher
+// key, the Idempotency-Key header, the body size — and returns the key and
+// body.
+func (s *Server) publishRequest(w http.ResponseWriter, r *http.Request, limit int64) (key string, body []byte, err error) {
 	if err := s.requirePublisher(r); err != nil {
-		s.fail(w, r, err)
-		return
+		return "", nil, err
 	}
-	key := r.Header.Get("Idempotency-Key")
+	key = r.Header.Get("Idempotency-Key")
 	if err := checkIdemKey(key); err != nil {
-		s.fail(w, r, err)
-		return
+		return "", nil, err
 	}
-	body, err := readBody(w, r, s.cfg.MaxBody)
+	body, err = readBody(w, r, limit)
+	return key, body, err
+}
+
+func (s *Server) publishOne(w http.ResponseWriter, r *http.Request, user, route string) {
+	key, body, err := s.publishRequest(w, r, s.cfg.MaxBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -76,16 +82,7 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request, user, route 
 // Idempotency-Key on the request becomes key#index on each event, so a
 // retried batch returns the same ids and stores nothing new.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if err := s.requirePublisher(r); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	key := r.Header.Get("Idempotency-Key")
-	if err := checkIdemKey(key); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	body, err := readBody(w, r, s.cfg.MaxBatchBody)
+	key, body, err := s.publishRequest(w, r, s.cfg.MaxBatchBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
