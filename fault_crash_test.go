@@ -23,10 +23,10 @@ import (
 // (header or query) after each kill — received exactly the log's
 // sequence for its user: each id once, in order. Events whose commit
 // landed but whose ack the kill cut are counted too: they are in the
-// sequences like any other. 6 kills in the short form, 50 under
+// sequences like any other. 8 kills in the short form, 50 under
 // SSELOG_SOAK=1.
 func TestFaultCrashLoop(t *testing.T) {
-	kills, timeout := 6, 2*time.Minute
+	kills, timeout := 8, 2*time.Minute
 	if soak() {
 		kills, timeout = 50, 15*time.Minute
 	}
