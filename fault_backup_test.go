@@ -144,29 +144,6 @@ func TestFaultBackupRestore(t *testing.T) {
 	}
 }
 
-// publishMarkers publishes one keyed event per user, acknowledged.
-func publishMarkers(t *testing.T, ctx context.Context, c *client.Client, name string, users []string) *publisher {
-	t.Helper()
-	p := newPublisher(name, c, users, true)
-	for i, u := range users {
-		pl := payload{P: name, N: i}
-		a := p.track(pl, u)
-		p.publish(ctx, pl, a)
-		require.NotEmpty(t, a.id, "marker %s for %s", name, u)
-	}
-	return p
-}
-
-// waitMarkers waits until each follower has its user's marker.
-func waitMarkers(t *testing.T, markers *publisher, users []string, fs []*follower) {
-	t.Helper()
-	ids := markers.ackedFor(users)
-	for _, f := range fs {
-		own := ids[f.user]
-		f.waitFor(t, own[len(own)-1], 30*time.Second)
-	}
-}
-
 // waitGaps waits until f has been told of n gaps.
 func waitGaps(t *testing.T, f *follower, n int, timeout time.Duration) {
 	t.Helper()

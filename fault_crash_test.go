@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -74,22 +73,14 @@ func TestFaultCrashLoop(t *testing.T) {
 		s.Kill()
 		s = startServer(t, data, args...)
 	}
-	time.Sleep(200 * time.Millisecond) // some load after the last restart too (not an assertion)
+	waitAcked(t, pubs, 100) // load after the last restart too
 	for _, p := range pubs {
 		p.Stop(t)
 	}
-
 	// A last event per user: a follower holding it has had the chance to
 	// receive everything before it.
-	end := newPublisher("end", c, users, true)
-	for i, u := range users {
-		a := end.track(payload{P: "end", N: i}, u)
-		end.publish(ctx, payload{P: "end", N: i}, a)
-		require.NotEmpty(t, a.id, "end marker for %s", u)
-	}
-	for _, f := range fs {
-		f.waitFor(t, end.tries[payload{P: "end", N: slices.Index(users, f.user)}.tag()].id, 30*time.Second)
-	}
+	end := publishMarkers(t, ctx, c, "end", users)
+	waitMarkers(t, end, users, fs)
 	stopFollowers(t, fcancel, fs)
 	s.Stop()
 

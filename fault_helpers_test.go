@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/stream"
 )
@@ -210,6 +212,7 @@ func newFollower(base, user, from string, viaQuery bool) *follower {
 // run follows until ctx ends, reconnecting 10-30 ms after each drop.
 func (f *follower) run(ctx context.Context) {
 	defer close(f.done)
+	defer f.hc.CloseIdleConnections()
 	for ctx.Err() == nil {
 		f.once(ctx)
 		select {
@@ -326,5 +329,58 @@ func stopFollowers(tb testing.TB, cancel context.CancelFunc, fs []*follower) {
 		case <-time.After(10 * time.Second):
 			tb.Fatalf("follower of %s did not stop within 10 s", f.user)
 		}
+	}
+}
+
+// publishMarkers publishes one keyed event per user, acknowledged.
+func publishMarkers(t *testing.T, ctx context.Context, c *client.Client, name string, users []string) *publisher {
+	t.Helper()
+	p := newPublisher(name, c, users, true)
+	for i, u := range users {
+		pl := payload{P: name, N: i}
+		a := p.track(pl, u)
+		p.publish(ctx, pl, a)
+		require.NotEmpty(t, a.id, "marker %s for %s", name, u)
+	}
+	return p
+}
+
+// waitMarkers waits until each follower has its user's marker.
+func waitMarkers(t *testing.T, markers *publisher, users []string, fs []*follower) {
+	t.Helper()
+	ids := markers.ackedFor(users)
+	for _, f := range fs {
+		own := ids[f.user]
+		f.waitFor(t, own[len(own)-1], 30*time.Second)
+	}
+}
+
+// waitAcked waits until ps have n more acknowledgements between them.
+func waitAcked(t *testing.T, ps []*publisher, n int) {
+	t.Helper()
+	count := func() int {
+		sum := 0
+		for _, p := range ps {
+			p.mu.Lock()
+			sum += p.acked
+			p.mu.Unlock()
+		}
+		return sum
+	}
+	want := count() + n
+	deadline := time.After(30 * time.Second)
+	for count() < want {
+		select {
+		case <-deadline:
+			t.Fatalf("publishers made %d of %d acks within 30 s", count()-want+n, n)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func stopAll(t *testing.T, ps []*publisher) {
+	t.Helper()
+	for _, p := range ps {
+		p.Stop(t)
 	}
 }
