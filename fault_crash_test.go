@@ -89,19 +89,23 @@ func TestFaultCrashLoop(t *testing.T) {
 	unacked := checkPublishers(t, ix, pubs)
 	checkFollowers(t, ix, fs)
 
-	acked, failed := 0, 0
+	acked, failed, deduped := 0, 0, 0
 	for _, p := range pubs {
 		acked += p.acked
 		failed += p.failed
+		deduped += p.deduped
 	}
 	assert.GreaterOrEqual(t, acked, 10*kills, "the load was too light to mean anything")
 	for _, f := range fs {
 		_, _, connects := f.received()
 		assert.Greater(t, connects, kills/2, "follower of %s resumed after the kills", f.user)
 	}
-	stored := len(ix.byTag)
-	t.Logf("%d kills: %d events stored (%d acknowledged, %d stored with their ack cut by a kill), %d failed publish attempts",
-		kills, stored, acked, unacked, failed)
+	if soak() {
+		// With 50 kills some land between a commit and its answer.
+		assert.Positive(t, unacked+deduped, "no kill cut an acknowledgement: the test did not reach the hard case")
+	}
+	t.Logf("%d kills: %d events stored (%d acknowledged, %d stored with their ack cut by a kill, %d retries under the same key answered with the cut attempt's id), %d failed publish attempts",
+		kills, len(ix.byTag), acked, unacked, deduped, failed)
 	for _, f := range fs {
 		got, _, connects := f.received()
 		t.Logf("follower %s query=%v: %d events over %d connections", f.user, f.viaQuery, len(got), connects)

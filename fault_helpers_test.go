@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/client"
+	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/stream"
 )
 
@@ -66,6 +67,7 @@ type publisher struct {
 	order   []string            // tags in publish order
 	acked   int
 	failed  int
+	deduped int      // keyed retries answered with the id of an earlier attempt
 	refused []string // 4xx answers: never expected
 }
 
@@ -135,7 +137,8 @@ func (p *publisher) publish(ctx context.Context, pl payload, a *attempt) {
 	if p.keyed {
 		key = "k-" + pl.tag()
 	}
-	for {
+	for try := 0; ; try++ {
+		start := time.Now()
 		var id string
 		var err error
 		if a.user == "" {
@@ -149,6 +152,9 @@ func (p *publisher) publish(ctx context.Context, pl payload, a *attempt) {
 		case err == nil:
 			a.id = id
 			p.acked++
+			if try > 0 && issuedBefore(id, start) {
+				p.deduped++ // a cut ack's commit had landed: the retry got its id
+			}
 		case errors.As(err, &ce) && ce.Status < 500:
 			p.refused = append(p.refused, fmt.Sprintf("%s: %v", pl.tag(), err))
 		default:
@@ -165,6 +171,14 @@ func (p *publisher) publish(ctx context.Context, pl payload, a *attempt) {
 		case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
 		}
 	}
+}
+
+// issuedBefore reports that id was issued before t: its millisecond is
+// earlier (the generator never issues an id below the clock's millisecond
+// unless the clock steps back, which the crash test does not do).
+func issuedBefore(id string, t time.Time) bool {
+	u, err := eventlog.ParseID(id)
+	return err == nil && int64(u.Time()) < t.UnixMilli()
 }
 
 // Stop ends the loop after the publish in flight and waits for it.
