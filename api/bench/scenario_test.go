@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -197,4 +199,26 @@ func TestRefusesBadInput(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.want, "%q", tc.args)
 		assert.Empty(t, out.String(), "nothing on stdout for %q", tc.args)
 	}
+}
+
+// A spawned server that dies at start fails the run at once, with its
+// output, rather than hanging.
+func TestSpawnedServerDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	e := testEnv(t, &bytes.Buffer{})
+	e.server = func(ctx context.Context, args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, os.Args[0], args...)
+		cmd.Env = append(os.Environ(), roleEnv+"=no-such-role")
+		return cmd
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := run(ctx, e, []string{"publish", "--spawn", "--events", "10"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "exited before it was ready")
+	assert.Contains(t, err.Error(), "unknown role", "the child's output is in the error")
+	assert.Less(t, time.Since(start), 9*time.Second)
 }

@@ -56,7 +56,7 @@ func startTarget(ctx context.Context, e env, c *common, kind string, dialBase ui
 		return nil, err
 	}
 	t.base, t.pubKey, t.tokens = u, c.pubKey, tokens{[]byte(c.subSecret)}
-	return t, t.waitReady(ctx, nil)
+	return t, t.waitReady(ctx, nil, nil)
 }
 
 // spawnServer starts the real server on a fresh data file. --max-events 0
@@ -101,8 +101,10 @@ func (t *target) startChild(ctx context.Context, cmd *exec.Cmd, extraEnv []strin
 		_ = logFile.Close()
 		return fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed once the child is reaped; waitErr is valid then.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.base = &url.URL{Scheme: "http", Host: addr}
 	t.stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -118,15 +120,18 @@ func (t *target) startChild(ctx context.Context, cmd *exec.Cmd, extraEnv []strin
 			_ = os.RemoveAll(dir)
 		}
 	}
-	if err := t.waitReady(ctx, exited); err != nil {
+	exitErr := func() error { <-exited; return waitErr }
+	if err := t.waitReady(ctx, exited, exitErr); err != nil {
+		out := tail(logFile.Name()) // before stop removes the file
 		t.stop()
-		return fmt.Errorf("%w; child output:\n%s", err, tail(logFile.Name()))
+		return fmt.Errorf("%w; child output:\n%s", err, out)
 	}
 	return nil
 }
 
-// waitReady polls /healthz until it answers 200, for at most 20 s.
-func (t *target) waitReady(ctx context.Context, exited <-chan error) error {
+// waitReady polls /healthz until it answers 200, for at most 20 s, or
+// until a child it started exits (exited closed, exitErr says how).
+func (t *target) waitReady(ctx context.Context, exited <-chan struct{}, exitErr func() error) error {
 	c := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.After(20 * time.Second)
 	var last error
@@ -143,8 +148,8 @@ func (t *target) waitReady(ctx context.Context, exited <-chan error) error {
 		}
 		last = err
 		select {
-		case err := <-exited:
-			return fmt.Errorf("%s exited before it was ready: %v", t.kind, err)
+		case <-exited:
+			return fmt.Errorf("%s exited before it was ready: %v", t.kind, exitErr())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline:
