@@ -240,7 +240,7 @@ func (c *Ceiling) follow(r *http.Request, w io.Writer, rc *http.ResponseControll
 	const page = 256
 	timer := time.NewTimer(c.heartbeat)
 	defer timer.Stop()
-	frames := make([][]byte, 0, page)
+	var frames [][]byte // grows only for a stream that reads full pages: idle ones stay small
 	for {
 		uc, bc := c.changed(user)
 		var gap bool
