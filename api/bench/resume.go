@@ -24,6 +24,7 @@ type resumeScenario struct {
 	size         int
 	fillBatch    int
 	fillParallel int
+	read         int
 	seed         uint64
 	user         string
 }
@@ -35,6 +36,7 @@ func (s *resumeScenario) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.size, "size", 200, "bytes of JSON data per event")
 	fs.IntVar(&s.fillBatch, "fill-batch", 1000, "events per batch request while filling")
 	fs.IntVar(&s.fillParallel, "fill-parallel", 4, "batch requests in flight while filling")
+	fs.IntVar(&s.read, "read", 0, "events each client reads before it leaves (0 = to the newest); a small value measures time to first event over many clients cheaply")
 	fs.Uint64Var(&s.seed, "seed", 1, "seed for the resume points")
 	fs.StringVar(&s.user, "user", "", "user to fill (default: a fresh name per run)")
 }
@@ -53,17 +55,23 @@ func (s *resumeScenario) check() error {
 		return errors.New("--fill-batch × (--size + 80) must fit the 1 MiB batch body")
 	case s.fillParallel < 1 || s.fillParallel > 256:
 		return errors.New("--fill-parallel must be 1..256")
+	case s.read < 0:
+		return errors.New("--read must be ≥ 0")
 	}
 	return nil
 }
 
 func (s *resumeScenario) describe() string {
-	return fmt.Sprintf("%d clients (%d at once) resuming from random points in a log of %d events of %d B",
-		s.clients, s.parallel, s.events, s.size)
+	reads := "reading to the newest"
+	if s.read > 0 {
+		reads = fmt.Sprintf("reading %d events each", s.read)
+	}
+	return fmt.Sprintf("%d clients (%d at once) resuming from random points in a log of %d events of %d B, %s",
+		s.clients, s.parallel, s.events, s.size, reads)
 }
 
 func (s *resumeScenario) params() map[string]any {
-	return map[string]any{"events": s.events, "clients": s.clients, "parallel": s.parallel, "size": s.size, "seed": s.seed}
+	return map[string]any{"events": s.events, "clients": s.clients, "parallel": s.parallel, "size": s.size, "read": s.read, "seed": s.seed}
 }
 
 func (s *resumeScenario) run(ctx context.Context, t *target) (*result, error) {
@@ -189,9 +197,9 @@ func (s *resumeScenario) fill(ctx context.Context, t *target, user string) ([]st
 	return ids, nil
 }
 
-// client resumes after ids[from] and reads to the newest event,
-// checking each id; it returns how many it read and how long it took
-// from dialing.
+// client resumes after ids[from] and reads to the newest event (or
+// --read events), checking each id; it returns how many it read and how
+// long it took from dialing.
 func (s *resumeScenario) client(ctx context.Context, t *target, user string, ids []string, from int,
 	ttfe *Histogram, replayed *atomic.Int64) (int64, time.Duration, error) {
 	tok, err := t.tokens.For(user)
@@ -208,6 +216,9 @@ func (s *resumeScenario) client(ctx context.Context, t *target, user string, ids
 		return 0, 0, err
 	}
 	want := ids[from+1:]
+	if s.read > 0 && len(want) > s.read {
+		want = want[:s.read]
+	}
 	reported := 0
 	for i := 0; i < len(want); {
 		if i%1024 == 0 {

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -117,6 +118,15 @@ func TestResume(t *testing.T) {
 			assert.Equal(t, 4.0, metricOf(t, rep, "server", "clients"))
 			assert.Greater(t, metricOf(t, rep, "server", "replayed"), 0.0)
 			assert.Greater(t, metricOf(t, rep, "server", "first_event_p50_ms"), 0.0)
+
+			rep, err = runJSON(t, "resume", "--url", url, "--events", "300", "--fill-batch", "100", "--clients", "30", "--parallel", "4", "--read", "5")
+			require.NoError(t, err)
+			assert.Equal(t, 30.0, metricOf(t, rep, "server", "clients"))
+			rng, want := rand.New(rand.NewPCG(1, 0)), 0 // the points --seed 1 gives
+			for range 30 {
+				want += min(5, 299-rng.IntN(299))
+			}
+			assert.Equal(t, float64(want), metricOf(t, rep, "server", "replayed"))
 		})
 	}
 }
