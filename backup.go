@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
 )
@@ -86,22 +84,8 @@ func download(ctx context.Context, c *client.Client, path string, quiet bool, st
 // consistency check (read-only, so the file is not touched), then opens a
 // scratch copy with eventlog (Open writes) to count what it holds.
 func verifyBackup(path string) (eventlog.Stats, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		return eventlog.Stats{}, fmt.Errorf("verify backup %s: %w", path, err)
-	}
-	err = db.View(func(tx *bolt.Tx) error {
-		var errs []error
-		for e := range tx.Check() {
-			errs = append(errs, e)
-		}
-		return errors.Join(errs...)
-	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return eventlog.Stats{}, fmt.Errorf("verify backup %s: consistency check: %w", path, err)
+	if err := eventlog.Verify(path); err != nil {
+		return eventlog.Stats{}, fmt.Errorf("verify backup: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "sselog-verify-")
 	if err != nil {

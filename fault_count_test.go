@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
@@ -46,16 +44,7 @@ func readAll(tb testing.TB, lg *eventlog.Log, user string) []eventlog.Event {
 // checkBolt runs bbolt's page-level consistency check on a closed file.
 func checkBolt(tb testing.TB, path string) {
 	tb.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	require.NoError(tb, err, "open %s for the consistency check", path)
-	defer db.Close()
-	require.NoError(tb, db.View(func(tx *bolt.Tx) error {
-		var errs []error
-		for err := range tx.Check() {
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
-	}), "bbolt consistency check of %s", path)
+	require.NoError(tb, eventlog.Verify(path))
 }
 
 // logIndex is what a log file holds, by payload tag.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/stream"
@@ -67,15 +66,7 @@ func newTestAPILog(t testing.TB, logOpts eventlog.Options, opts ...func(*Config)
 
 func checkFile(t testing.TB, path string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	require.NoError(t, err)
-	defer db.Close()
-	require.NoError(t, db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	}))
+	require.NoError(t, eventlog.Verify(path))
 }
 
 // answer is a response read whole.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -35,15 +34,7 @@ func openAt(tb testing.TB, path string, opts eventlog.Options) *eventlog.Log {
 
 func checkFile(tb testing.TB, path string) {
 	tb.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	require.NoError(tb, err)
-	defer db.Close()
-	require.NoError(tb, db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	}))
+	require.NoError(tb, eventlog.Verify(path))
 }
 
 // clock is an injectable Options.Now. With a step, every call advances it,

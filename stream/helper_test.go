@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -26,15 +25,7 @@ func openLog(tb testing.TB, opts eventlog.Options) *eventlog.Log {
 	require.NoError(tb, err)
 	tb.Cleanup(func() {
 		_ = l.Close()
-		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-		require.NoError(tb, err)
-		defer db.Close()
-		require.NoError(tb, db.View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return err
-			}
-			return nil
-		}))
+		require.NoError(tb, eventlog.Verify(path))
 	})
 	return l
 }
