@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -206,4 +208,31 @@ func TestHistoryGap(t *testing.T) {
 	require.NotNil(t, m["gap"], "%s", ans.Body)
 	assert.Equal(t, ids[3], m["gap"].(map[string]any)["oldestId"])
 	assert.Len(t, m["events"], 2)
+}
+
+// An after= above every id this log issued (a cursor from another history,
+// say before a restore) is reported as unknown, and next points at the
+// newest id so polling follows what comes now.
+func TestHistoryUnknownAfter(t *testing.T) {
+	a := newTestAPI(t, withKeys)
+	first := a.publish(t, "/v1/users/alice/events", `{"data":1}`).JSON(t)["id"].(string)
+	last := a.publish(t, "/v1/users/bob/events", `{"data":2}`).JSON(t)["id"].(string)
+	future := ulid.MustNew(ulid.Timestamp(time.Now().Add(24*time.Hour)), ulid.DefaultEntropy()).String()
+	auth := "Authorization: Bearer " + token(t, "alice")
+
+	ans := a.do(t, http.MethodGet, "/v1/users/alice/events?after="+future, nil, auth)
+	require.Equal(t, http.StatusOK, ans.Status)
+	m := ans.JSON(t)
+	require.NotNil(t, m["gap"], "%s", ans.Body)
+	assert.Equal(t, "unknown-last-event-id", m["gap"].(map[string]any)["reason"])
+	assert.Equal(t, first, m["gap"].(map[string]any)["oldestId"])
+	assert.Equal(t, last, m["next"])
+	assert.Empty(t, m["events"])
+
+	live := a.publish(t, "/v1/users/alice/events", `{"data":3}`).JSON(t)["id"].(string)
+	ans = a.do(t, http.MethodGet, "/v1/users/alice/events?after="+m["next"].(string), nil, auth)
+	m = ans.JSON(t)
+	assert.Nil(t, m["gap"])
+	require.Len(t, m["events"], 1)
+	assert.Equal(t, live, m["events"].([]any)[0].(map[string]any)["id"])
 }
