@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -186,7 +187,7 @@ func (l *Log) expireIdempotency(ctx context.Context) error {
 			var keys [][]byte
 			c := exp.Cursor()
 			for k, _ := c.First(); k != nil && len(keys) < compactBatch; k, _ = c.Next() {
-				if len(k) < 8 || bytesToUint(k[:8]) >= limit {
+				if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) >= limit {
 					break
 				}
 				keys = append(keys, bytes.Clone(k))
@@ -214,12 +215,4 @@ func (l *Log) expireIdempotency(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
-}
-
-func bytesToUint(b []byte) uint64 {
-	var n uint64
-	for _, c := range b {
-		n = n<<8 | uint64(c)
-	}
-	return n
 }
