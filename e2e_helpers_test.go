@@ -3,7 +3,7 @@ package main
 // Helpers for end-to-end tests through the real binary, shared by every
 // root-package test (the browser test and fault-injection tests too):
 // build once, start on a free loopback port, wait for /healthz, stop with
-// SIGTERM (asserting exit 0) or SIGKILL, and read SSE with stream.Parser.
+// SIGTERM (asserting exit 0) or SIGKILL, and read SSE with sse.Parser.
 
 import (
 	"bufio"
@@ -27,7 +27,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sselog/sselog/stream"
+	"github.com/sselog/sselog/sse"
 )
 
 // binary is built once per test process, in a directory TestMain removes.
@@ -226,8 +226,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// sse is one open event stream read with the spec-following parser.
-type sse struct {
+// subscription is one open event stream read with the spec-following parser.
+type subscription struct {
 	tb     testing.TB
 	Resp   *http.Response
 	cancel context.CancelFunc
@@ -235,13 +235,13 @@ type sse struct {
 }
 
 type sseItem struct {
-	m   stream.Message
+	m   sse.Message
 	err error
 }
 
 // subscribe opens url as an event stream with extra headers (nil for
 // none) and requires a 200 text/event-stream answer.
-func subscribe(tb testing.TB, url string, header http.Header) *sse {
+func subscribe(tb testing.TB, url string, header http.Header) *subscription {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -261,10 +261,10 @@ func subscribe(tb testing.TB, url string, header http.Header) *sse {
 		cancel()
 		tb.Fatalf("subscribe %s: %s %q: %s", url, resp.Status, resp.Header.Get("Content-Type"), b)
 	}
-	s := &sse{tb: tb, Resp: resp, cancel: cancel, msgs: make(chan sseItem, 1024)}
+	s := &subscription{tb: tb, Resp: resp, cancel: cancel, msgs: make(chan sseItem, 1024)}
 	go func() {
 		defer close(s.msgs)
-		p := stream.NewParser(resp.Body)
+		p := sse.NewParser(resp.Body)
 		for {
 			m, err := p.Next()
 			s.msgs <- sseItem{m, err}
@@ -278,7 +278,7 @@ func subscribe(tb testing.TB, url string, header http.Header) *sse {
 }
 
 // Next returns the next event, failing the test after timeout.
-func (s *sse) Next(timeout time.Duration) stream.Message {
+func (s *subscription) Next(timeout time.Duration) sse.Message {
 	s.tb.Helper()
 	select {
 	case it, ok := <-s.msgs:
@@ -289,12 +289,12 @@ func (s *sse) Next(timeout time.Duration) stream.Message {
 	case <-time.After(timeout):
 		s.tb.Fatalf("no event within %s", timeout)
 	}
-	return stream.Message{}
+	return sse.Message{}
 }
 
 // NextData returns the next event that is not a server event (connected,
 // gap), failing after timeout.
-func (s *sse) NextData(timeout time.Duration) stream.Message {
+func (s *subscription) NextData(timeout time.Duration) sse.Message {
 	s.tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -307,7 +307,7 @@ func (s *sse) NextData(timeout time.Duration) stream.Message {
 
 // WaitEnd requires the server to end the stream cleanly (EOF) within
 // timeout, skipping any events still in flight.
-func (s *sse) WaitEnd(timeout time.Duration) {
+func (s *subscription) WaitEnd(timeout time.Duration) {
 	s.tb.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -329,7 +329,7 @@ func (s *sse) WaitEnd(timeout time.Duration) {
 }
 
 // Close drops the connection.
-func (s *sse) Close() {
+func (s *subscription) Close() {
 	s.cancel()
 	_ = s.Resp.Body.Close()
 }

@@ -82,7 +82,7 @@ func TestE2EKillAndResume(t *testing.T) {
 func TestE2ESigtermEndsStreams(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "sselog.db")
 	s := startServer(t, data, "--heartbeat", "1h")
-	subs := []*sse{
+	subs := []*subscription{
 		subscribe(t, s.URL+"/v1/users/alice/stream", nil),
 		subscribe(t, s.URL+"/api/events?userId=bob", nil),
 	}

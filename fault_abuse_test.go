@@ -138,7 +138,7 @@ func checkRound(t *testing.T, r int, f roundFigures, b serverFigures) {
 // attackRound opens every kind of hostile client, measures the good
 // client's latency meanwhile, then requires the server to have closed
 // every abuser and given back their files.
-func attackRound(t *testing.T, s *server, c *client.Client, sub *sse, b serverFigures) roundFigures {
+func attackRound(t *testing.T, s *server, c *client.Client, sub *subscription, b serverFigures) roundFigures {
 	t.Helper()
 	var f roundFigures
 	slowBefore := metric(t, s.URL, "sselog_slow_closed_total")
@@ -200,7 +200,7 @@ func liveHeap(t *testing.T, base, pprof string) float64 {
 
 // measureLatency publishes n events to "good", one at a time, and
 // returns how long each took from the publish call to its arrival on sub.
-func measureLatency(t *testing.T, c *client.Client, sub *sse, n int) []time.Duration {
+func measureLatency(t *testing.T, c *client.Client, sub *subscription, n int) []time.Duration {
 	t.Helper()
 	out := make([]time.Duration, n)
 	for i := range n {

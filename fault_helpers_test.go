@@ -24,7 +24,7 @@ import (
 
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
-	"github.com/sselog/sselog/stream"
+	"github.com/sselog/sselog/sse"
 )
 
 // soak reports whether the long form of the fault tests was asked for.
@@ -259,7 +259,7 @@ func (f *follower) once(ctx context.Context) {
 	if resp.StatusCode != http.StatusOK {
 		return
 	}
-	p := stream.NewParser(resp.Body)
+	p := sse.NewParser(resp.Body)
 	for {
 		m, err := p.Next()
 		if err != nil {
@@ -269,7 +269,7 @@ func (f *follower) once(ctx context.Context) {
 	}
 }
 
-func (f *follower) record(m stream.Message) {
+func (f *follower) record(m sse.Message) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch m.Event {
@@ -325,7 +325,7 @@ func tailFollower(ctx context.Context, base, user, from string) *follower {
 	c, _ := client.New(base, client.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
 	go func() {
 		defer close(f.done)
-		_ = c.Tail(ctx, user, "", from, func(m stream.Message) error {
+		_ = c.Tail(ctx, user, "", from, func(m sse.Message) error {
 			f.record(m)
 			return nil
 		})

@@ -13,7 +13,7 @@ import (
 
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
-	"github.com/sselog/sselog/stream"
+	"github.com/sselog/sselog/sse"
 )
 
 // tail prints a user's events as JSON lines and, with --state, saves the
@@ -42,7 +42,7 @@ func tail(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	enc := json.NewEncoder(stdout)
-	err = c.Tail(ctx, user, tok, last, func(m stream.Message) error {
+	err = c.Tail(ctx, user, tok, last, func(m sse.Message) error {
 		switch m.Event {
 		case client.EventConnected:
 			logger.Info("connected", "user", user, "url", base, "data", m.Data)

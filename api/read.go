@@ -10,6 +10,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // handleStream opens a user's SSE stream. Only what a retry cannot fix is
@@ -129,7 +130,7 @@ func pageParams(r *http.Request) (eventlog.ID, int, error) {
 	if v := q.Get("after"); v != "" {
 		id, err := eventlog.ParseID(v)
 		if err != nil {
-			return after, 0, fmt.Errorf("%w: after=%q is not an event id (a 26-character ULID)", errBadRequest, truncate(v, 40))
+			return after, 0, fmt.Errorf("%w: after=%q is not an event id (a 26-character ULID)", errBadRequest, sse.Clip(v, 40))
 		}
 		after = id
 	}
@@ -137,7 +138,7 @@ func pageParams(r *http.Request) (eventlog.ID, int, error) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > eventlog.MaxLimit {
-			return after, 0, fmt.Errorf("%w: limit=%q must be an integer from 1 to %d", errBadRequest, truncate(v, 20), eventlog.MaxLimit)
+			return after, 0, fmt.Errorf("%w: limit=%q must be an integer from 1 to %d", errBadRequest, sse.Clip(v, 20), eventlog.MaxLimit)
 		}
 		limit = n
 	}

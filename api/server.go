@@ -12,6 +12,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 	"github.com/sselog/sselog/stream"
 )
 
@@ -109,11 +110,11 @@ func (s *Server) Handler() http.Handler {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s.fail(w, req, fmt.Errorf("%w: no route %s %s", errNotFound, req.Method, truncate(req.URL.Path, 200)))
+		s.fail(w, req, fmt.Errorf("%w: no route %s %s", errNotFound, req.Method, sse.Clip(req.URL.Path, 200)))
 	})
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s.fail(w, req, fmt.Errorf("%w: %s does not accept %s (allowed: %s)", errMethodNotAllowed,
-			truncate(req.URL.Path, 200), req.Method, w.Header().Get("Allow")))
+			sse.Clip(req.URL.Path, 200), req.Method, w.Header().Get("Allow")))
 	})
 	r.GlobalOPTIONS = http.HandlerFunc(s.preflight)
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {

@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
-	"github.com/sselog/sselog/stream"
+	"github.com/sselog/sselog/sse"
 )
 
 func TestCORS(t *testing.T) {
@@ -194,7 +194,7 @@ func TestMetrics(t *testing.T) {
 	resp, err := a.TS.Client().Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	p := stream.NewParser(resp.Body)
+	p := sse.NewParser(resp.Body)
 	for range 5 { // connected + 4
 		_, err := p.Next()
 		require.NoError(t, err)

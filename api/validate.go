@@ -10,12 +10,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // Limits on what a request may name or nest.
 const (
 	maxUserLen    = eventlog.MaxUserLen
-	maxNameLen    = eventlog.MaxNameLen
 	maxIdemKeyLen = 256
 	// maxDepth bounds JSON nesting in a body (the publish envelope
 	// included). Real payloads nest a handful of levels; a deep one only
@@ -43,7 +43,7 @@ func checkUser(u string) error {
 		return fmt.Errorf("%w: user id %q is not allowed", errBadRequest, u)
 	}
 	for i := 0; i < len(u); i++ {
-		if !isNameByte(u[i]) && u[i] != '@' {
+		if !isUserByte(u[i]) {
 			return fmt.Errorf("%w: user id may hold only letters, digits and . _ : @ -", errBadRequest)
 		}
 	}
@@ -57,13 +57,11 @@ func checkEventName(n string) (string, error) {
 	if n == "" {
 		return "", fmt.Errorf("%w: event name is empty", errBadRequest)
 	}
-	if len(n) > maxNameLen {
-		return "", fmt.Errorf("%w: event name longer than %d bytes", errBadRequest, maxNameLen)
+	if len(n) > sse.MaxNameLen {
+		return "", fmt.Errorf("%w: event name longer than %d bytes", errBadRequest, sse.MaxNameLen)
 	}
-	for i := 0; i < len(n); i++ {
-		if !isNameByte(n[i]) {
-			return "", fmt.Errorf("%w: event name may hold only letters, digits and . _ : -", errBadRequest)
-		}
+	if !sse.ValidEventName(n) {
+		return "", fmt.Errorf("%w: event name may hold only letters, digits and . _ : -", errBadRequest)
 	}
 	if slices.Contains(reservedNames, n) {
 		return "", fmt.Errorf("%w: event name %q is reserved for the server", errBadRequest, n)
@@ -74,9 +72,9 @@ func checkEventName(n string) (string, error) {
 	return n, nil
 }
 
-func isNameByte(c byte) bool {
+func isUserByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '_' || c == '.' || c == ':' || c == '-'
+		c == '_' || c == '.' || c == ':' || c == '-' || c == '@'
 }
 
 // checkIdemKey accepts up to 256 bytes of visible ASCII.
@@ -185,7 +183,7 @@ func eventFields(obj map[string]json.RawMessage, userField bool) (eventlog.Input
 	var in eventlog.Input
 	for k := range obj {
 		if k != "event" && k != "data" && (!userField || k != "user") {
-			return in, fmt.Errorf("%w: unknown field %q", errBadRequest, truncate(k, 64))
+			return in, fmt.Errorf("%w: unknown field %q", errBadRequest, sse.Clip(k, 64))
 		}
 	}
 	if raw, ok := obj["user"]; ok && userField {
@@ -280,11 +278,4 @@ func decodeBatch(body []byte, maxData int64) ([]eventlog.Input, error) {
 		out[i] = in
 	}
 	return out, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sselog/sselog/api"
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 	"github.com/sselog/sselog/stream"
 )
 
@@ -163,7 +164,7 @@ func TestTailResumesAcrossRestart(t *testing.T) {
 	connected := make(chan struct{}, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Tail(ctx, "alice", token(t, "alice"), eventlog.ZeroID.String(), func(m stream.Message) error {
+		done <- c.Tail(ctx, "alice", token(t, "alice"), eventlog.ZeroID.String(), func(m sse.Message) error {
 			if m.Event == client.EventConnected {
 				connected <- struct{}{}
 				return nil
@@ -209,16 +210,16 @@ func TestTailStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	boom := errors.New("boom")
-	err = c.Tail(ctx, "alice", token(t, "alice"), eventlog.ZeroID.String(), func(m stream.Message) error {
+	err = c.Tail(ctx, "alice", token(t, "alice"), eventlog.ZeroID.String(), func(m sse.Message) error {
 		if m.Event == client.EventConnected {
 			return nil
 		}
 		return boom
 	})
 	require.ErrorIs(t, err, boom)
-	err = c.Tail(ctx, "alice", token(t, "alice"), eventlog.ZeroID.String(), func(stream.Message) error { return client.ErrStop })
+	err = c.Tail(ctx, "alice", token(t, "alice"), eventlog.ZeroID.String(), func(sse.Message) error { return client.ErrStop })
 	require.NoError(t, err)
-	err = c.Tail(ctx, "alice", token(t, "bob"), "", func(stream.Message) error { return nil })
+	err = c.Tail(ctx, "alice", token(t, "bob"), "", func(sse.Message) error { return nil })
 	var apiErr *client.Error
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusForbidden, apiErr.Status)
@@ -240,7 +241,7 @@ func TestTailIdleReconnect(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Tail(ctx, "u", "", "", func(stream.Message) error { return nil }) }()
+	go func() { done <- c.Tail(ctx, "u", "", "", func(sse.Message) error { return nil }) }()
 	require.Eventually(t, func() bool { return conns.Load() >= 3 }, wait, 5*time.Millisecond)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)

@@ -11,7 +11,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/sselog/sselog/stream"
+	"github.com/sselog/sselog/sse"
 )
 
 // Server events carry no id and are not part of the user's history.
@@ -29,7 +29,7 @@ const (
 // event once, in order. It returns when ctx ends (ctx's error), when fn
 // fails (fn's error; nil for ErrStop), or when the server refuses the
 // stream for good (a 4xx: bad user id or credentials).
-func (c *Client) Tail(ctx context.Context, user, token, lastID string, fn func(stream.Message) error) error {
+func (c *Client) Tail(ctx context.Context, user, token, lastID string, fn func(sse.Message) error) error {
 	t := &tailer{c: c, user: user, token: token, last: lastID, fn: fn, base: c.minBackoff}
 	delay := t.base
 	for {
@@ -66,7 +66,7 @@ type tailer struct {
 	user  string
 	token string
 	last  string
-	fn    func(stream.Message) error
+	fn    func(sse.Message) error
 	base  time.Duration
 }
 
@@ -106,7 +106,7 @@ func (t *tailer) once(ctx context.Context) (progressed bool, err error) {
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
 		return false, fmt.Errorf("stream answered with Content-Type %q", resp.Header.Get("Content-Type"))
 	}
-	p := stream.NewParser(&idleReader{r: resp.Body, t: idle, d: t.c.streamIdle})
+	p := sse.NewParser(&idleReader{r: resp.Body, t: idle, d: t.c.streamIdle})
 	for {
 		m, err := p.Next()
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // The subscribers of these benchmarks live in a child process (this test
@@ -325,7 +326,7 @@ type subStats struct {
 	count, last int64
 }
 
-func (s *subStats) read(p *Parser) {
+func (s *subStats) read(p *sse.Parser) {
 	defer s.flush()
 	for {
 		m, err := p.Next()
@@ -363,7 +364,7 @@ func (s *subStats) flush() {
 
 // benchDial opens a stream on a bare connection (no Transport goroutines)
 // and reads up to the connected event.
-func benchDial(addr string) (net.Conn, *Parser, error) {
+func benchDial(addr string) (net.Conn, *sse.Parser, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, nil, err
@@ -378,7 +379,7 @@ func benchDial(addr string) (net.Conn, *Parser, error) {
 		c.Close()
 		return nil, nil, err
 	}
-	p := NewParser(resp.Body)
+	p := sse.NewParser(resp.Body)
 	if m, err := p.Next(); err != nil || m.Event != "connected" {
 		c.Close()
 		return nil, nil, fmt.Errorf("first event %+v: %v", m, err)
@@ -431,4 +432,29 @@ func BenchmarkSendPage(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(page)), "ns/event")
 		})
 	}
+}
+
+// BenchmarkFrame compares formatting an event's frame with taking it from
+// the frame cache, which every subscriber after the first does.
+func BenchmarkFrame(b *testing.B) {
+	e := eventlog.Event{ID: eventlog.ZeroID, Name: "notification", Data: []byte(`{"id":42,"title":"New comment","body":"Someone replied to your post","url":"/posts/42#c7"}`)}
+	b.Run("format", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			var err error
+			if buf, err = appendEvent(buf[:0], &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		var c frameCache
+		for b.Loop() {
+			if _, _, err := c.get(&e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

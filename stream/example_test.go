@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 	"github.com/sselog/sselog/stream"
 )
 
@@ -13,13 +14,13 @@ var _ stream.Source = (*eventlog.Log)(nil)
 
 func Example() {
 	var wire bytes.Buffer
-	_ = stream.WriteMessage(&wire, stream.Message{ID: "01J9Z3K4X5Y6Z7A8B9C0D1E2F3", Event: "notification", Data: "{\"text\":\"line one\nline two\"}"})
-	_ = stream.WriteComment(&wire, "heartbeat")
-	err := stream.WriteMessage(&wire, stream.Message{Event: "x\ndata: injected", Data: "1"})
+	_ = sse.WriteMessage(&wire, sse.Message{ID: "01J9Z3K4X5Y6Z7A8B9C0D1E2F3", Event: "notification", Data: "{\"text\":\"line one\nline two\"}"})
+	_ = sse.WriteComment(&wire, "heartbeat")
+	err := sse.WriteMessage(&wire, sse.Message{Event: "x\ndata: injected", Data: "1"})
 	fmt.Print(wire.String())
 	fmt.Println(err != nil)
 
-	p := stream.NewParser(&wire)
+	p := sse.NewParser(&wire)
 	m, _ := p.Next()
 	fmt.Printf("%s %s %q\n", m.ID, m.Event, m.Data)
 	// Output:

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // Frame cache bounds: a fan-out of live events touches only the newest
@@ -51,4 +52,11 @@ func (c *frameCache) get(e *eventlog.Event) (b []byte, fresh bool, err error) {
 		}
 	}
 	return f.b, true, f.err
+}
+
+// appendEvent formats a logged event's frame.
+func appendEvent(dst []byte, e *eventlog.Event) ([]byte, error) {
+	var id [26]byte
+	_ = e.ID.MarshalTextTo(id[:])
+	return sse.AppendEvent(dst, id[:], e.Name, e.Data)
 }

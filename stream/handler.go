@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // Source is what a stream needs from the log. *eventlog.Log satisfies it.
@@ -150,7 +151,7 @@ func controlFrame(name string, v any, retry time.Duration) []byte {
 	if err != nil {
 		panic("stream: marshal " + name + ": " + err.Error()) // fixed struct types of strings
 	}
-	b, err := appendMessage(nil, Message{Event: name, Data: string(data), Retry: retry})
+	b, err := sse.AppendMessage(nil, sse.Message{Event: name, Data: string(data), Retry: retry})
 	if err != nil {
 		panic("stream: format " + name + ": " + err.Error()) // fixed names
 	}

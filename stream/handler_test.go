@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 const wait = 10 * time.Second // bound on any single wait in these tests
@@ -120,7 +121,7 @@ func TestConnectedDoesNotMoveLastEventID(t *testing.T) {
 		frame.WriteString(line)
 	}
 	require.NotContains(t, frame.String(), "id:")
-	p := NewParser(io.MultiReader(strings.NewReader("id: "+a.String()+"\ndata: seen\n\n"+frame.String()), br))
+	p := sse.NewParser(io.MultiReader(strings.NewReader("id: "+a.String()+"\ndata: seen\n\n"+frame.String()), br))
 	m, err := p.Next()
 	require.NoError(t, err)
 	require.Equal(t, "seen", m.Data)

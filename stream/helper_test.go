@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // openLog opens a real log in a temp dir; at cleanup it closes it and runs
@@ -71,8 +72,8 @@ func (ts *testServer) append(tb testing.TB, user, name, data string) eventlog.ID
 // reads in its own goroutine.
 type sseClient struct {
 	resp     *http.Response
-	p        *Parser
-	events   chan Message
+	p        *sse.Parser
+	events   chan sse.Message
 	comments atomic.Int64
 	cancel   context.CancelFunc
 	err      error // the parser's final error, set before events closes
@@ -115,7 +116,7 @@ func (ts *testServer) dial(user, header, query string) (*sseClient, error) {
 
 // startClient parses resp's body in a goroutine until it ends or ctx does.
 func startClient(ctx context.Context, cancel context.CancelFunc, resp *http.Response) *sseClient {
-	c := &sseClient{resp: resp, p: NewParser(resp.Body), events: make(chan Message, 64), cancel: cancel}
+	c := &sseClient{resp: resp, p: sse.NewParser(resp.Body), events: make(chan sse.Message, 64), cancel: cancel}
 	c.p.OnComment = func(string) { c.comments.Add(1) }
 	go c.read(ctx)
 	return c
@@ -139,14 +140,14 @@ func (c *sseClient) read(ctx context.Context) {
 
 // next returns the next event; false when the stream ended. It fails the
 // test if nothing comes within d.
-func (c *sseClient) next(tb testing.TB, d time.Duration) (Message, bool) {
+func (c *sseClient) next(tb testing.TB, d time.Duration) (sse.Message, bool) {
 	tb.Helper()
 	select {
 	case m, ok := <-c.events:
 		return m, ok
 	case <-time.After(d):
 		tb.Fatalf("no event within %v", d)
-		return Message{}, false
+		return sse.Message{}, false
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // rawSubscribe opens user's stream on a bare TCP connection that the test
@@ -83,7 +84,7 @@ func TestNoLeaksAfterManyConnections(t *testing.T) {
 			return err
 		}
 		defer resp.Body.Close()
-		m, err := NewParser(resp.Body).Next()
+		m, err := sse.NewParser(resp.Body).Next()
 		if err != nil || m.Event != "connected" {
 			return fmt.Errorf("first event %+v: %v", m, err)
 		}

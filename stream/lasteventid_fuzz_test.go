@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // FuzzLastEventID: whatever resume point a client sends, in the
@@ -72,7 +73,7 @@ type expected struct {
 // holds ids (its events and broadcasts) and whose newest id is last.
 func modelResume(raw string, ids []eventlog.ID, last eventlog.ID) []expected {
 	x := strings.TrimSpace(raw)
-	echo := jsonRoundTrip(truncate(x, maxEcho))
+	echo := jsonRoundTrip(sse.Clip(x, maxEcho))
 	out := []expected{{event: "connected", echo: echo}}
 	id, err := eventlog.ParseID(x)
 	switch {
@@ -100,7 +101,7 @@ func jsonRoundTrip(s string) string {
 	return out
 }
 
-func checkMessage(t *testing.T, raw string, viaHeader bool, m Message, w expected) {
+func checkMessage(t *testing.T, raw string, viaHeader bool, m sse.Message, w expected) {
 	t.Helper()
 	if w.event == "" {
 		if m.ID != w.id || m.Event != "n" {
@@ -135,7 +136,7 @@ func validHeaderValue(v string) bool {
 
 // openingMessages opens u's stream and returns every event before the
 // first heartbeat: what the server sends before it waits on the tail.
-func openingMessages(t *testing.T, ts *testServer, header, query string) []Message {
+func openingMessages(t *testing.T, ts *testServer, header, query string) []sse.Message {
 	t.Helper()
 	c, err := ts.dial("u", header, query)
 	if err != nil {
@@ -154,7 +155,7 @@ func openingMessages(t *testing.T, ts *testServer, header, query string) []Messa
 		}
 	}
 	// Events parsed before the heartbeat are already in the channel.
-	var out []Message
+	var out []sse.Message
 	for {
 		select {
 		case m, ok := <-c.events:

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 // TestResumeUnderLoad is invariant 3 end to end: subscribers that keep
@@ -29,7 +30,7 @@ func TestResumeUnderLoad(t *testing.T) {
 
 	type result struct {
 		user       string
-		got        []Message
+		got        []sse.Message
 		reconnects int
 	}
 	results := make([]*result, subscribers)
@@ -94,8 +95,8 @@ func TestResumeUnderLoad(t *testing.T) {
 // subscribeUntilEnd reads user's stream from the oldest event, dropping the
 // connection after a random number of events and resuming from the last id
 // seen, until the "end" broadcast arrives. It returns every event received.
-func subscribeUntilEnd(t *testing.T, ts *testServer, user string, rng *rand.Rand) ([]Message, int) {
-	var got []Message
+func subscribeUntilEnd(t *testing.T, ts *testServer, user string, rng *rand.Rand) ([]sse.Message, int) {
+	var got []sse.Message
 	last := eventlog.ZeroID.String()
 	for reconnects := 0; ; reconnects++ {
 		header, query := last, ""
@@ -136,7 +137,7 @@ func subscribeUntilEnd(t *testing.T, ts *testServer, user string, rng *rand.Rand
 	}
 }
 
-func nextOrFail(t *testing.T, c *sseClient) (Message, bool) {
+func nextOrFail(t *testing.T, c *sseClient) (sse.Message, bool) {
 	select {
 	case m, ok := <-c.events:
 		if !ok {
@@ -145,15 +146,15 @@ func nextOrFail(t *testing.T, c *sseClient) (Message, bool) {
 		return m, ok
 	case <-time.After(wait):
 		t.Errorf("no event within %v", wait)
-		return Message{}, false
+		return sse.Message{}, false
 	}
 }
 
 // allFor returns what user's stream must have delivered: every event the
 // log holds for user, as the wire shows it.
-func allFor(tb testing.TB, l *eventlog.Log, user string) []Message {
+func allFor(tb testing.TB, l *eventlog.Log, user string) []sse.Message {
 	tb.Helper()
-	var out []Message
+	var out []sse.Message
 	after := eventlog.ZeroID
 	for {
 		p, err := l.ReadAfter(user, after, eventlog.MaxLimit)
@@ -164,7 +165,7 @@ func allFor(tb testing.TB, l *eventlog.Log, user string) []Message {
 			if name == "" {
 				name = "message"
 			}
-			out = append(out, Message{ID: e.ID.String(), Event: name, Data: string(e.Data)})
+			out = append(out, sse.Message{ID: e.ID.String(), Event: name, Data: string(e.Data)})
 			after = e.ID
 		}
 		if len(p.Events) < eventlog.MaxLimit {

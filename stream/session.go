@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/sse"
 )
 
 var heartbeatFrame = []byte(": heartbeat\n")
@@ -39,7 +40,7 @@ func (s *session) run(r *http.Request) {
 	first := controlFrame("connected", connectedData{
 		UserID:      s.user,
 		Timestamp:   time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		LastEventID: truncate(raw, maxEcho),
+		LastEventID: sse.Clip(raw, maxEcho),
 	}, s.h.opts.Retry)
 
 	resumed := false
@@ -55,7 +56,7 @@ func (s *session) run(r *http.Request) {
 			s.readFailed(err)
 			return
 		}
-		first = append(first, controlFrame("gap", gapData{gapInvalid, truncate(raw, maxEcho), idText(oldest)}, 0)...)
+		first = append(first, controlFrame("gap", gapData{gapInvalid, sse.Clip(raw, maxEcho), idText(oldest)}, 0)...)
 		s.h.hub.gaps.Add(1)
 		s.cursor = s.h.src.Last()
 	default:
@@ -95,12 +96,12 @@ func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 				s.readFailed(err)
 				return
 			}
-			gap = controlFrame("gap", gapData{gapUnknown, truncate(raw, maxEcho), idText(oldest)}, 0)
+			gap = controlFrame("gap", gapData{gapUnknown, sse.Clip(raw, maxEcho), idText(oldest)}, 0)
 			s.cursor = page.Last
 		case page.Gap != nil:
 			last := s.cursor.String()
 			if firstRead {
-				last = truncate(raw, maxEcho)
+				last = sse.Clip(raw, maxEcho)
 			}
 			gap = controlFrame("gap", gapData{gapRetention, last, idText(page.Gap.Oldest)}, 0)
 		}

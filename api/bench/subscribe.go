@@ -15,7 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/sselog/sselog/stream"
+	"github.com/sselog/sselog/sse"
 )
 
 // eventName is the name every benchmark event is published under; the
@@ -29,7 +29,7 @@ const eventName = "bench"
 type streamConn struct {
 	conn       net.Conn
 	body       io.ReadCloser
-	p          *stream.Parser
+	p          *sse.Parser
 	stop       func() bool
 	heartbeats int // comments seen; touched only by the reading goroutine
 }
@@ -91,13 +91,13 @@ func (s *streamConn) handshake(req *http.Request, bufSize int) error {
 		return fmt.Errorf("content type %q, want text/event-stream", resp.Header.Get("Content-Type"))
 	}
 	_ = s.conn.SetDeadline(time.Time{})
-	s.p = stream.NewParser(resp.Body)
+	s.p = sse.NewParser(resp.Body)
 	s.p.OnComment = func(string) { s.heartbeats++ }
 	return nil
 }
 
 // Next returns the next event.
-func (s *streamConn) Next() (stream.Message, error) { return s.p.Next() }
+func (s *streamConn) Next() (sse.Message, error) { return s.p.Next() }
 
 // expectConnected reads the first event, which must be the server's
 // `connected` without an id.

@@ -1,4 +1,4 @@
-package stream
+package sse
 
 import (
 	"errors"
@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/sselog/sselog/eventlog"
 )
 
 // ErrInvalidField means a message field would break or inject into the
@@ -41,7 +39,7 @@ type Message struct {
 func WriteMessage(w io.Writer, m Message) error {
 	bp := getBuf()
 	defer putBuf(bp)
-	b, err := appendMessage((*bp)[:0], m)
+	b, err := AppendMessage((*bp)[:0], m)
 	*bp = b[:0]
 	if err != nil {
 		return err
@@ -77,12 +75,13 @@ func putBuf(b *[]byte) {
 	}
 }
 
-func appendMessage(dst []byte, m Message) ([]byte, error) {
+// AppendMessage appends m's frame to dst, as WriteMessage writes it.
+func AppendMessage(dst []byte, m Message) ([]byte, error) {
 	if err := checkID(m.ID); err != nil {
 		return dst, err
 	}
-	if m.Event != "" && !validEventName(m.Event) {
-		return dst, fmt.Errorf("%w: event name %q", ErrInvalidField, truncate(m.Event, 40))
+	if m.Event != "" && !ValidEventName(m.Event) {
+		return dst, fmt.Errorf("%w: event name %q", ErrInvalidField, Clip(m.Event, 40))
 	}
 	if m.Retry < 0 {
 		return dst, fmt.Errorf("%w: negative retry %v", ErrInvalidField, m.Retry)
@@ -102,21 +101,21 @@ func appendMessage(dst []byte, m Message) ([]byte, error) {
 	return append(dst, '\n'), nil
 }
 
-// appendEvent formats a logged event. It avoids the string copies of
-// appendMessage: this is the per-event path.
-func appendEvent(dst []byte, e *eventlog.Event) ([]byte, error) {
-	if e.Name != "" && !validEventName(e.Name) {
-		return dst, fmt.Errorf("%w: stored event %s has name %q", ErrInvalidField, e.ID, truncate(e.Name, 40))
+// AppendEvent appends the frame of a logged event: id, event name ("" for
+// the default message) and data. It avoids the string copies of
+// AppendMessage: this is the per-event path.
+func AppendEvent(dst, id []byte, name string, data []byte) ([]byte, error) {
+	if err := checkID(id); err != nil {
+		return dst, err
 	}
-	dst = append(dst, "id: "...)
-	n := len(dst)
-	dst = append(dst, make([]byte, 26)...)
-	_ = e.ID.MarshalTextTo(dst[n:])
-	dst = append(dst, '\n')
-	if e.Name != "" {
-		dst = append(append(append(dst, "event: "...), e.Name...), '\n')
+	if name != "" && !ValidEventName(name) {
+		return dst, fmt.Errorf("%w: event %s has name %q", ErrInvalidField, id, Clip(name, 40))
 	}
-	dst = appendLines(dst, "data: ", e.Data)
+	dst = append(append(append(dst, "id: "...), id...), '\n')
+	if name != "" {
+		dst = append(append(append(dst, "event: "...), name...), '\n')
+	}
+	dst = appendLines(dst, "data: ", data)
 	return append(dst, '\n'), nil
 }
 
@@ -139,23 +138,28 @@ func appendLines[T string | []byte](dst []byte, prefix string, text T) []byte {
 	return append(append(append(dst, prefix...), text[start:]...), '\n')
 }
 
-func checkID(id string) error {
+func checkID[T string | []byte](id T) error {
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c == '\r' || c == '\n' || c == 0 {
-			return fmt.Errorf("%w: id %q holds CR, LF or NUL", ErrInvalidField, truncate(id, 40))
+			return fmt.Errorf("%w: id %q holds CR, LF or NUL", ErrInvalidField, Clip(string(id), 40))
 		}
 	}
-	if !utf8.ValidString(id) {
+	if !utf8.ValidString(string(id)) {
 		// A browser would decode it to something else and send that
 		// back as Last-Event-ID.
-		return fmt.Errorf("%w: id %q is not UTF-8", ErrInvalidField, truncate(id, 40))
+		return fmt.Errorf("%w: id %q is not UTF-8", ErrInvalidField, Clip(string(id), 40))
 	}
 	return nil
 }
 
-// validEventName reports whether name matches [A-Za-z0-9_.:-]{1,128}.
-func validEventName(name string) bool {
-	if len(name) == 0 || len(name) > eventlog.MaxNameLen {
+// MaxNameLen bounds an event name.
+const MaxNameLen = 128
+
+// ValidEventName reports whether name matches [A-Za-z0-9_.:-]{1,128}: the
+// event-name rule publishers and the formatter share. Such a name cannot
+// inject SSE fields.
+func ValidEventName(name string) bool {
+	if len(name) == 0 || len(name) > MaxNameLen {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
@@ -170,7 +174,9 @@ func validEventName(name string) bool {
 	return true
 }
 
-func truncate(s string, n int) string {
+// Clip shortens s to n bytes and marks the cut, for echoing untrusted
+// input in an error or a gap event without echoing all of it.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -1,4 +1,4 @@
-package stream
+package sse
 
 import (
 	"bytes"
@@ -9,8 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sselog/sselog/eventlog"
 )
 
 func TestWriteMessage(t *testing.T) {
@@ -73,9 +71,13 @@ func TestWriteMessageRefusesInjection(t *testing.T) {
 func TestStoredEventWithBadNameIsRefused(t *testing.T) {
 	// eventlog refuses control characters; the frame also refuses the
 	// names the HTTP API would not accept.
-	e := eventlog.Event{ID: eventlog.ZeroID, Name: "a b", Data: []byte("1")}
-	_, err := appendEvent(nil, &e)
+	_, err := AppendEvent(nil, []byte("00000000000000000000000000"), "a b", []byte("1"))
 	require.ErrorIs(t, err, ErrInvalidField)
+	_, err = AppendEvent(nil, []byte("0000000000000\n000000000000"), "a", []byte("1"))
+	require.ErrorIs(t, err, ErrInvalidField)
+	b, err := AppendEvent(nil, []byte("01J00000000000000000000000"), "", []byte("a\rb"))
+	require.NoError(t, err)
+	require.Equal(t, "id: 01J00000000000000000000000\ndata: a\ndata: b\n\n", string(b))
 }
 
 func TestWriteComment(t *testing.T) {
@@ -133,11 +135,12 @@ func TestFormatParseRoundTrip(t *testing.T) {
 }
 
 func BenchmarkFormat(b *testing.B) {
-	e := eventlog.Event{ID: eventlog.ZeroID, Name: "notification", Data: []byte(`{"id":42,"title":"New comment","body":"Someone replied to your post","url":"/posts/42#c7"}`)}
-	m := Message{ID: e.ID.String(), Event: e.Name, Data: string(e.Data)}
+	id := []byte("01J00000000000000000000000")
+	data := []byte(`{"id":42,"title":"New comment","body":"Someone replied to your post","url":"/posts/42#c7"}`)
+	m := Message{ID: string(id), Event: "notification", Data: string(data)}
 	b.Run("WriteMessage", func(b *testing.B) {
 		b.ReportAllocs()
-		b.SetBytes(int64(len(e.Data)))
+		b.SetBytes(int64(len(data)))
 		var w bytes.Buffer
 		for b.Loop() {
 			w.Reset()
@@ -146,22 +149,13 @@ func BenchmarkFormat(b *testing.B) {
 			}
 		}
 	})
-	b.Run("frame", func(b *testing.B) {
+	b.Run("AppendEvent", func(b *testing.B) {
 		b.ReportAllocs()
-		b.SetBytes(int64(len(e.Data)))
+		b.SetBytes(int64(len(data)))
 		var buf []byte
 		for b.Loop() {
 			var err error
-			if buf, err = appendEvent(buf[:0], &e); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("cached", func(b *testing.B) {
-		b.ReportAllocs()
-		var c frameCache
-		for b.Loop() {
-			if _, _, err := c.get(&e); err != nil {
+			if buf, err = AppendEvent(buf[:0], id, m.Event, data); err != nil {
 				b.Fatal(err)
 			}
 		}
