@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sselog/sselog/internal/cli"
 )
 
 func main() {
@@ -21,7 +23,7 @@ func main() {
 	// After the first signal, restore the default action: a second one
 	// ends the process at once instead of waiting on a slow shutdown.
 	go func() { <-ctx.Done(); stop() }()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "sselog:", err)
 		os.Exit(1)
 	}

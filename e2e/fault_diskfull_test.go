@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"bytes"
@@ -198,4 +198,12 @@ func rawPublish(t *testing.T, base, user string, pl payload, pad string) (int, [
 	require.NoError(t, err)
 	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"), "%d %s", resp.StatusCode, out)
 	return resp.StatusCode, out
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
 }

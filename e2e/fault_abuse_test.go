@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package e2e
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/client"
+	"github.com/sselog/sselog/internal/testkit"
 )
 
 // Sizes of one round of attack. The short form runs one round;
@@ -51,7 +52,7 @@ func TestFaultHostileClients(t *testing.T) {
 		_, err := c.Publish(context.Background(), "victim", "big", big, "")
 		require.NoError(t, err)
 	}
-	sub := subscribe(t, s.URL+"/v1/users/good/stream", nil)
+	sub := testkit.Subscribe(t, s.URL+"/v1/users/good/stream", nil)
 	require.Equal(t, "connected", sub.Next(wait).Event)
 	b := serverFigures{
 		rss:        metric(t, s.URL, "process_resident_memory_bytes"),
@@ -138,7 +139,7 @@ func checkRound(t *testing.T, r int, f roundFigures, b serverFigures) {
 // attackRound opens every kind of hostile client, measures the good
 // client's latency meanwhile, then requires the server to have closed
 // every abuser and given back their files.
-func attackRound(t *testing.T, s *server, c *client.Client, sub *subscription, b serverFigures) roundFigures {
+func attackRound(t *testing.T, s *server, c *client.Client, sub *testkit.Stream, b serverFigures) roundFigures {
 	t.Helper()
 	var f roundFigures
 	slowBefore := metric(t, s.URL, "sselog_slow_closed_total")
@@ -200,7 +201,7 @@ func liveHeap(t *testing.T, base, pprof string) float64 {
 
 // measureLatency publishes n events to "good", one at a time, and
 // returns how long each took from the publish call to its arrival on sub.
-func measureLatency(t *testing.T, c *client.Client, sub *subscription, n int) []time.Duration {
+func measureLatency(t *testing.T, c *client.Client, sub *testkit.Stream, n int) []time.Duration {
 	t.Helper()
 	out := make([]time.Duration, n)
 	for i := range n {

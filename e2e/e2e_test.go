@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/internal/testkit"
 )
 
 const wait = 10 * time.Second
@@ -40,7 +41,7 @@ func TestE2EKillAndResume(t *testing.T) {
 	c, err := client.New(s.URL)
 	require.NoError(t, err)
 
-	sub := subscribe(t, s.URL+"/v1/users/alice/stream", nil) // live tail only
+	sub := testkit.Subscribe(t, s.URL+"/v1/users/alice/stream", nil) // live tail only
 	require.Equal(t, "connected", sub.Next(wait).Event)
 	ids := publishN(t, c, "alice", 0, 5)
 	bid, err := c.Broadcast(context.Background(), "news", json.RawMessage(`"all"`), "")
@@ -56,7 +57,7 @@ func TestE2EKillAndResume(t *testing.T) {
 	s.Kill()
 	s = startServer(t, data)
 	resumeAt := 2
-	sub = subscribe(t, s.URL+"/v1/users/alice/stream", http.Header{"Last-Event-ID": {ids[resumeAt]}})
+	sub = testkit.Subscribe(t, s.URL+"/v1/users/alice/stream", http.Header{"Last-Event-ID": {ids[resumeAt]}})
 	connected := sub.Next(wait)
 	require.Equal(t, "connected", connected.Event)
 	require.Empty(t, connected.ID, "the connected event must not move the resume point")
@@ -82,9 +83,9 @@ func TestE2EKillAndResume(t *testing.T) {
 func TestE2ESigtermEndsStreams(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "sselog.db")
 	s := startServer(t, data, "--heartbeat", "1h")
-	subs := []*subscription{
-		subscribe(t, s.URL+"/v1/users/alice/stream", nil),
-		subscribe(t, s.URL+"/api/events?userId=bob", nil),
+	subs := []*testkit.Stream{
+		testkit.Subscribe(t, s.URL+"/v1/users/alice/stream", nil),
+		testkit.Subscribe(t, s.URL+"/api/events?userId=bob", nil),
 	}
 	for _, sub := range subs {
 		require.Equal(t, "connected", sub.Next(wait).Event)

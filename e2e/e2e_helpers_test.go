@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Helpers for end-to-end tests through the real binary, shared by every
 // root-package test (the browser test and fault-injection tests too):
@@ -7,11 +7,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,7 +24,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sselog/sselog/sse"
+	"github.com/sselog/sselog/internal/testkit"
 )
 
 // binary is built once per test process, in a directory TestMain removes.
@@ -55,7 +52,7 @@ func sselogBinary(tb testing.TB) string {
 			return
 		}
 		binary.path = filepath.Join(binary.dir, "sselog")
-		cmd := exec.Command("go", "build", "-race", "-o", binary.path, ".")
+		cmd := exec.Command("go", "build", "-race", "-o", binary.path, "github.com/sselog/sselog")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
 		}
@@ -72,7 +69,7 @@ type server struct {
 	Addr string       // 127.0.0.1:port
 	HTTP *http.Client // a client for URL (trusting the test certificate)
 	Data string       // the data file
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // cmd.Wait's result, valid after done
 }
@@ -93,7 +90,7 @@ func startServerEnv(tb testing.TB, dataPath string, env []string, args ...string
 	cmd.Env = append(cleanEnv(), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(tb, err)
-	s := &server{tb: tb, cmd: cmd, Data: dataPath, logs: &syncBuffer{}, done: make(chan struct{})}
+	s := &server{tb: tb, cmd: cmd, Data: dataPath, logs: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	require.NoError(tb, cmd.Start())
 	addrc := make(chan string, 1)
 	go s.readLogs(stderr, addrc)
@@ -206,130 +203,4 @@ func cleanEnv() []string {
 		}
 	}
 	return env
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and many readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// subscription is one open event stream read with the spec-following parser.
-type subscription struct {
-	tb     testing.TB
-	Resp   *http.Response
-	cancel context.CancelFunc
-	msgs   chan sseItem
-}
-
-type sseItem struct {
-	m   sse.Message
-	err error
-}
-
-// subscribe opens url as an event stream with extra headers (nil for
-// none) and requires a 200 text/event-stream answer.
-func subscribe(tb testing.TB, url string, header http.Header) *subscription {
-	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	require.NoError(tb, err)
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		require.NoError(tb, err)
-	}
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		_ = resp.Body.Close()
-		cancel()
-		tb.Fatalf("subscribe %s: %s %q: %s", url, resp.Status, resp.Header.Get("Content-Type"), b)
-	}
-	s := &subscription{tb: tb, Resp: resp, cancel: cancel, msgs: make(chan sseItem, 1024)}
-	go func() {
-		defer close(s.msgs)
-		p := sse.NewParser(resp.Body)
-		for {
-			m, err := p.Next()
-			s.msgs <- sseItem{m, err}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	tb.Cleanup(s.Close)
-	return s
-}
-
-// Next returns the next event, failing the test after timeout.
-func (s *subscription) Next(timeout time.Duration) sse.Message {
-	s.tb.Helper()
-	select {
-	case it, ok := <-s.msgs:
-		if !ok || it.err != nil {
-			s.tb.Fatalf("stream ended while waiting for an event: %v", it.err)
-		}
-		return it.m
-	case <-time.After(timeout):
-		s.tb.Fatalf("no event within %s", timeout)
-	}
-	return sse.Message{}
-}
-
-// NextData returns the next event that is not a server event (connected,
-// gap), failing after timeout.
-func (s *subscription) NextData(timeout time.Duration) sse.Message {
-	s.tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		m := s.Next(time.Until(deadline))
-		if m.Event != "connected" && m.Event != "gap" {
-			return m
-		}
-	}
-}
-
-// WaitEnd requires the server to end the stream cleanly (EOF) within
-// timeout, skipping any events still in flight.
-func (s *subscription) WaitEnd(timeout time.Duration) {
-	s.tb.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case it, ok := <-s.msgs:
-			if !ok {
-				return
-			}
-			if it.err != nil {
-				if !errors.Is(it.err, io.EOF) {
-					s.tb.Fatalf("stream ended with %v, want a clean end", it.err)
-				}
-				return
-			}
-		case <-deadline:
-			s.tb.Fatalf("stream still open after %s", timeout)
-		}
-	}
-}
-
-// Close drops the connection.
-func (s *subscription) Close() {
-	s.cancel()
-	_ = s.Resp.Body.Close()
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Helpers of the fault-injection tests (fault_*_test.go): publishers that
 // record what was acknowledged and what was only attempted, and

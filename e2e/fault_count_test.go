@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The final count of the fault tests: read a stopped server's log file
 // whole (after bbolt's consistency check) and compare it with what the

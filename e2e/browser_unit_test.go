@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func TestBrowserUnit(t *testing.T) {
 	sse := newScriptedSSE()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /sselog.js", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, "api/web/sselog.js")
+		http.ServeFile(w, r, "../api/web/sselog.js")
 	})
 	mux.Handle("GET /test/", http.StripPrefix("/test/", http.FileServer(http.Dir("testdata/browser"))))
 	mux.HandleFunc("GET /sse", sse.serveSSE)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/sselog/sselog/api/bench"
+	"github.com/sselog/sselog/internal/bench"
 )
 
 // command is one subcommand: its arguments, the environment, where to
@@ -29,9 +29,9 @@ var commands = []struct {
 	{"version", "print the version", printVersion},
 }
 
-// run is main without the process: tests call it directly. With no
+// Run is main without the process: tests call it directly. With no
 // subcommand, or when the first argument is a flag, it serves.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	name := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]

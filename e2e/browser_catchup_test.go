@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,11 +163,21 @@ func (p *demoPage) reload() {
 	require.NoError(p.t, err, "reload")
 }
 
-// poll waits up to 15 s for the JavaScript expression to be truthy.
+// poll waits up to 15 s for the JavaScript expression to be truthy. A
+// poll that a navigation cut (its execution context destroyed, as after a
+// reload on a busy machine) starts again in the new page, within the
+// same bound.
 func (p *demoPage) poll(what, expr string) {
 	p.t.Helper()
-	_, err := within(p.ctx, 20*time.Second, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+	deadline := time.Now().Add(15 * time.Second)
+	var err error
+	for {
+		_, err = within(p.ctx, time.Until(deadline)+5*time.Second, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		log := pageEval[[]string](p, "window.__statusLog || []")
 		p.shoot()

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -11,17 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// env builds a getenv from "K=V" pairs.
-func env(kv ...string) func(string) string {
-	m := map[string]string{}
-	for _, p := range kv {
-		k, v, _ := strings.Cut(p, "=")
-		m[k] = v
-	}
-	return func(k string) string { return m[k] }
-}
+	"github.com/sselog/sselog/internal/testkit"
+)
 
 func TestServeConfigRefusals(t *testing.T) {
 	data := "--data=" + filepath.Join(t.TempDir(), "x.db")
@@ -58,7 +50,7 @@ func TestServeConfigRefusals(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := run(ctx, args, env(c.env...), &bytes.Buffer{}, &stderr)
+			err := Run(ctx, args, testkit.Env(c.env...), &bytes.Buffer{}, &stderr)
 			require.Error(t, err, "stderr: %s", stderr.String())
 			assert.Contains(t, err.Error(), c.says)
 		})
@@ -66,7 +58,7 @@ func TestServeConfigRefusals(t *testing.T) {
 }
 
 func TestServeConfigPrecedence(t *testing.T) {
-	c, err := parseServeConfig([]string{"--heartbeat", "5s"}, env("SSELOG_HEARTBEAT=9s", "SSELOG_RETENTION=1h", "SSELOG_ADDR=[::1]:9"), &bytes.Buffer{})
+	c, err := parseServeConfig([]string{"--heartbeat", "5s"}, testkit.Env("SSELOG_HEARTBEAT=9s", "SSELOG_RETENTION=1h", "SSELOG_ADDR=[::1]:9"), &bytes.Buffer{})
 	require.NoError(t, err)
 	assert.Equal(t, 5*time.Second, c.Heartbeat, "the flag wins")
 	assert.Equal(t, time.Hour, c.Retention, "the environment beats the default")
@@ -79,7 +71,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 
 func parseDefault(t *testing.T) serveConfig {
 	t.Helper()
-	c, err := parseServeConfig(nil, env(), &bytes.Buffer{})
+	c, err := parseServeConfig(nil, testkit.Env(), &bytes.Buffer{})
 	require.NoError(t, err)
 	return c
 }
@@ -97,7 +89,7 @@ func TestIsLoopback(t *testing.T) {
 // environment variable, and exits cleanly.
 func TestHelpDocumentsEveryOption(t *testing.T) {
 	var stderr bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"--help"}, env(), &bytes.Buffer{}, &stderr))
+	require.NoError(t, Run(context.Background(), []string{"--help"}, testkit.Env(), &bytes.Buffer{}, &stderr))
 	help := stderr.String()
 	for _, name := range []string{"addr", "data", "publisher-key", "subscriber-secret", "retention", "max-events",
 		"compact-interval", "heartbeat", "retry", "write-timeout", "max-body", "max-batch-body", "cors-origins",
@@ -109,11 +101,11 @@ func TestHelpDocumentsEveryOption(t *testing.T) {
 
 	// The secrets from the environment never appear in --help.
 	stderr.Reset()
-	require.NoError(t, run(context.Background(), []string{"serve", "--help"}, env("SSELOG_PUBLISHER_KEY=secret-value"), &bytes.Buffer{}, &stderr))
+	require.NoError(t, Run(context.Background(), []string{"serve", "--help"}, testkit.Env("SSELOG_PUBLISHER_KEY=secret-value"), &bytes.Buffer{}, &stderr))
 	assert.NotContains(t, stderr.String(), "secret-value")
 
 	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"help"}, env(), &out, &bytes.Buffer{}))
+	require.NoError(t, Run(context.Background(), []string{"help"}, testkit.Env(), &out, &bytes.Buffer{}))
 	for _, cmd := range []string{"serve", "token", "publish", "tail", "backup", "version"} {
 		assert.Contains(t, out.String(), cmd)
 	}
@@ -122,12 +114,12 @@ func TestHelpDocumentsEveryOption(t *testing.T) {
 // TestServeInProcess: run() serves, answers, and returns nil once its
 // context ends, logging the effective config without secrets.
 func TestServeInProcess(t *testing.T) {
-	var stderr syncBuffer
+	var stderr testkit.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "s.db"), "--log-format", "json"},
-			env("SSELOG_PUBLISHER_KEY=pk-secret", "SSELOG_SUBSCRIBER_SECRET=ss-secret"), &bytes.Buffer{}, &stderr)
+		done <- Run(ctx, []string{"--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "s.db"), "--log-format", "json"},
+			testkit.Env("SSELOG_PUBLISHER_KEY=pk-secret", "SSELOG_SUBSCRIBER_SECRET=ss-secret"), &bytes.Buffer{}, &stderr)
 	}()
 	var addr string
 	require.Eventually(t, func() bool {
@@ -156,6 +148,6 @@ func TestServeInProcess(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"version"}, env(), &out, &bytes.Buffer{}))
+	require.NoError(t, Run(context.Background(), []string{"version"}, testkit.Env(), &out, &bytes.Buffer{}))
 	assert.True(t, strings.HasPrefix(out.String(), "sselog "), out.String())
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/internal/cli"
+	"github.com/sselog/sselog/internal/testkit"
 )
 
 const (
@@ -33,7 +35,7 @@ func runCLI(t *testing.T, args ...string) string {
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := run(ctx, args, env("SSELOG_PUBLISHER_KEY="+cliKey, "SSELOG_SUBSCRIBER_SECRET="+cliSecret), &out, &errOut)
+	err := cli.Run(ctx, args, testkit.Env("SSELOG_PUBLISHER_KEY="+cliKey, "SSELOG_SUBSCRIBER_SECRET="+cliSecret), &out, &errOut)
 	require.NoError(t, err, "sselog %s\nstderr: %s", strings.Join(args, " "), errOut.String())
 	return out.String()
 }
@@ -41,11 +43,11 @@ func runCLI(t *testing.T, args ...string) string {
 // tailUntil runs "sselog tail" in-process until it has printed n lines.
 func tailUntil(t *testing.T, n int, args ...string) []string {
 	t.Helper()
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"tail"}, args...), env(), &out, &bytes.Buffer{})
+		done <- cli.Run(ctx, append([]string{"tail"}, args...), testkit.Env(), &out, &bytes.Buffer{})
 	}()
 	deadline := time.After(wait)
 	for strings.Count(out.String(), "\n") < n {
@@ -96,11 +98,11 @@ func TestCLI(t *testing.T) {
 	assert.JSONEq(t, `{"id":"`+id4+`","event":"message","data":4}`, lines[1])
 
 	var stderr bytes.Buffer
-	err = run(context.Background(), []string{"tail", "--url", s.URL, "--user", "alice", "--token", "forged"}, env(), &bytes.Buffer{}, &stderr)
+	err = cli.Run(context.Background(), []string{"tail", "--url", s.URL, "--user", "alice", "--token", "forged"}, testkit.Env(), &bytes.Buffer{}, &stderr)
 	require.ErrorContains(t, err, "403", "a refused token ends tail instead of retrying forever")
-	err = run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--data", "{"}, env(), &bytes.Buffer{}, &stderr)
+	err = cli.Run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--data", "{"}, testkit.Env(), &bytes.Buffer{}, &stderr)
 	require.ErrorContains(t, err, "not valid JSON")
-	err = run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--broadcast", "--data", "1"}, env(), &bytes.Buffer{}, &stderr)
+	err = cli.Run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--broadcast", "--data", "1"}, testkit.Env(), &bytes.Buffer{}, &stderr)
 	require.ErrorContains(t, err, "exactly one")
 	s.Stop()
 }
@@ -171,7 +173,7 @@ func TestCLIBackupDuringLoad(t *testing.T) {
 	t.Logf("%s; %d acknowledged before it started", strings.TrimSpace(report), len(before))
 
 	var stderr bytes.Buffer
-	err = run(context.Background(), []string{"backup", "--url", s.URL, "-o", out}, env("SSELOG_PUBLISHER_KEY=wrong"), &bytes.Buffer{}, &stderr)
+	err = cli.Run(context.Background(), []string{"backup", "--url", s.URL, "-o", out}, testkit.Env("SSELOG_PUBLISHER_KEY=wrong"), &bytes.Buffer{}, &stderr)
 	require.ErrorContains(t, err, "403")
 	_, err = os.Stat(out)
 	require.NoError(t, err, "a failed backup leaves the previous file in place")
@@ -180,10 +182,4 @@ func TestCLIBackupDuringLoad(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-}
-
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 24576: "24.0 KiB", 13<<20 + 1<<19: "13.5 MiB", 3 << 30: "3.0 GiB"} {
-		assert.Equal(t, want, humanBytes(n), n)
-	}
 }
