@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 	"github.com/sselog/sselog/stream"
 )
 
@@ -45,9 +45,7 @@ func newTestAPI(t testing.TB, opts ...func(*Config)) *testAPI {
 // newTestAPILog is newTestAPI with the log's options.
 func newTestAPILog(t testing.TB, logOpts eventlog.Options, opts ...func(*Config)) *testAPI {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "sselog.db")
-	lg, err := eventlog.Open(path, logOpts)
-	require.NoError(t, err)
+	lg := eventlogtest.Open(t, logOpts)
 	cfg := Config{Stream: stream.Options{Heartbeat: time.Hour}}
 	for _, o := range opts {
 		o(&cfg)
@@ -58,16 +56,11 @@ func newTestAPILog(t testing.TB, logOpts eventlog.Options, opts ...func(*Config)
 	t.Cleanup(func() {
 		srv.CloseStreams()
 		ts.Close()
-		_ = lg.Close()
-		checkFile(t, path)
 	})
 	return &testAPI{URL: ts.URL, Log: lg, Srv: srv, TS: ts}
 }
 
-func checkFile(t testing.TB, path string) {
-	t.Helper()
-	require.NoError(t, eventlog.Verify(path))
-}
+var checkFile = eventlogtest.Check
 
 // answer is a response read whole.
 type answer struct {
@@ -138,3 +131,5 @@ func token(t testing.TB, user string) string {
 	require.NoError(t, err)
 	return tok
 }
+
+var _ Store = (*eventlog.Log)(nil)

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/stream"
 )
 
@@ -21,7 +20,7 @@ type metrics struct {
 	rejected  *prometheus.CounterVec   // error answers, by status
 }
 
-func newMetrics(lg *eventlog.Log, hub *stream.Hub) *metrics {
+func newMetrics(lg Store, hub *stream.Hub) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -73,7 +72,7 @@ func (m *metrics) handler(logger *slog.Logger) http.Handler {
 }
 
 // logCollector reports the log's figures from one Stats call per scrape.
-type logCollector struct{ log *eventlog.Log }
+type logCollector struct{ log Store }
 
 var (
 	descDeleted = prometheus.NewDesc("sselog_compaction_deleted_events_total",

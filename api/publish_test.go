@@ -13,14 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 )
 
-func readAll(t *testing.T, lg *eventlog.Log, user string) []eventlog.Event {
-	t.Helper()
-	p, err := lg.ReadAfter(user, eventlog.ZeroID, eventlog.MaxLimit)
-	require.NoError(t, err)
-	return p.Events
-}
+var readAll = eventlogtest.Events
 
 func TestPublishStoresCompactData(t *testing.T) {
 	a := newTestAPI(t, withKeys)

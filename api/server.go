@@ -11,7 +11,6 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/sse"
 	"github.com/sselog/sselog/stream"
 )
@@ -50,7 +49,7 @@ type Config struct {
 
 // Server serves sselog's HTTP API over one log.
 type Server struct {
-	log     *eventlog.Log
+	log     Store
 	hub     *stream.Hub
 	stream  *stream.Handler
 	logger  *slog.Logger
@@ -61,7 +60,7 @@ type Server struct {
 
 // New builds a server over lg. It owns a stream hub: call CloseStreams
 // when shutting down, or http.Server.Shutdown waits on open streams.
-func New(lg *eventlog.Log, cfg Config) (*Server, error) {
+func New(lg Store, cfg Config) (*Server, error) {
 	if (cfg.PublisherKey == "") != (cfg.SubscriberSecret == "") {
 		return nil, errors.New("api: the publisher key and the subscriber secret come together: set both, or neither for open mode")
 	}

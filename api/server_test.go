@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 	"github.com/sselog/sselog/sse"
 )
 
@@ -159,16 +160,8 @@ func TestBackupDuringLoad(t *testing.T) {
 	defer lg.Close()
 	held := map[string]bool{}
 	for w := range 4 {
-		for after := eventlog.ZeroID; ; {
-			p, err := lg.ReadAfter("u"+strconv.Itoa(w), after, eventlog.MaxLimit)
-			require.NoError(t, err)
-			if len(p.Events) == 0 {
-				break
-			}
-			for _, e := range p.Events {
-				held[e.ID.String()] = true
-			}
-			after = p.Events[len(p.Events)-1].ID
+		for _, e := range eventlogtest.Events(t, lg, "u"+strconv.Itoa(w)) {
+			held[e.ID.String()] = true
 		}
 	}
 	for _, id := range before {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 	"github.com/sselog/sselog/internal/cli"
 	"github.com/sselog/sselog/internal/testkit"
 )
@@ -155,16 +156,8 @@ func TestCLIBackupDuringLoad(t *testing.T) {
 	defer lg.Close()
 	held := map[string]bool{}
 	for w := range 4 {
-		for after := eventlog.ZeroID; ; {
-			p, err := lg.ReadAfter(fmt.Sprintf("u%d", w), after, eventlog.MaxLimit)
-			require.NoError(t, err)
-			if len(p.Events) == 0 {
-				break
-			}
-			for _, e := range p.Events {
-				held[e.ID.String()] = true
-			}
-			after = p.Events[len(p.Events)-1].ID
+		for _, e := range eventlogtest.Events(t, lg, fmt.Sprintf("u%d", w)) {
+			held[e.ID.String()] = true
 		}
 	}
 	for _, id := range before {

@@ -21,31 +21,15 @@ import (
 
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 )
 
 // readAll returns every event readable for user ("" = broadcasts only),
-// merged with broadcasts in id order, paging through ReadAfter.
-func readAll(tb testing.TB, lg *eventlog.Log, user string) []eventlog.Event {
-	tb.Helper()
-	var out []eventlog.Event
-	after := eventlog.ZeroID
-	for {
-		p, err := lg.ReadAfter(user, after, eventlog.MaxLimit)
-		require.NoError(tb, err)
-		require.Nil(tb, p.Gap, "no retention ran, so no gap may be reported for %q", user)
-		out = append(out, p.Events...)
-		if len(p.Events) < eventlog.MaxLimit {
-			return out
-		}
-		after = p.Events[len(p.Events)-1].ID
-	}
-}
+// merged with broadcasts in id order; no retention ran, so no gap.
+var readAll = eventlogtest.Events
 
 // checkBolt runs bbolt's page-level consistency check on a closed file.
-func checkBolt(tb testing.TB, path string) {
-	tb.Helper()
-	require.NoError(tb, eventlog.Verify(path))
-}
+var checkBolt = eventlogtest.Check
 
 // logIndex is what a log file holds, by payload tag.
 type logIndex struct {

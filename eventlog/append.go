@@ -3,7 +3,6 @@ package eventlog
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,10 +75,6 @@ func (l *Log) AppendBatch(ctx context.Context, events []Input) ([]ID, error) {
 		return nil, ctx.Err()
 	}
 }
-
-// maxIdempotencyKeyLen keeps idempotency keys well inside bbolt's key size
-// limit, so a long key is refused as invalid rather than failing the commit.
-const maxIdempotencyKeyLen = 1024
 
 func (in Input) validate() error {
 	switch {
@@ -193,7 +188,7 @@ func (l *Log) commit(reqs []*request) error {
 		}
 		meta := tx.Bucket(bucketMeta)
 		for user, n := range counts {
-			k := metaKey('c', user)
+			k := metaKey(metaCount, user)
 			if err := putUint(meta, k, getUint(meta, k)+n); err != nil {
 				return fmt.Errorf("update count: %w", err)
 			}
@@ -279,44 +274,6 @@ func (w *writer) bucket(user string) (*bolt.Bucket, error) {
 	b.FillPercent = 1 // keys only grow: pack pages full
 	w.buckets[user] = b
 	return b, nil
-}
-
-// idemKey scopes an idempotency key to its target user.
-func idemKey(in Input) []byte {
-	return append(append([]byte(in.User), 0), in.IdempotencyKey...)
-}
-
-// seen reports the id stored under in's idempotency key, if it was stored
-// within the window.
-func (w *writer) seen(in Input) (ID, bool) {
-	v := w.tx.Bucket(bucketIdem).Get(idemKey(in))
-	if len(v) != 16+8 {
-		return ID{}, false
-	}
-	at := time.Unix(0, int64(binary.BigEndian.Uint64(v[16:])))
-	if w.now.Sub(at) >= w.log.opts.IdempotencyWindow {
-		return ID{}, false
-	}
-	var id ID
-	copy(id[:], v[:16])
-	return id, true
-}
-
-// remember stores key → id with its time, and an expiry index entry
-// (time, key) so the compactor can drop old keys with a seek.
-func (w *writer) remember(in Input, id ID) error {
-	k := idemKey(in)
-	at := binary.BigEndian.AppendUint64(nil, uint64(w.now.UnixNano()))
-	v := append(append(make([]byte, 0, 24), id[:]...), at...)
-	if err := w.tx.Bucket(bucketIdem).Put(k, v); err != nil {
-		return fmt.Errorf("remember idempotency key: %w", err)
-	}
-	exp := w.tx.Bucket(bucketIdemExp)
-	exp.FillPercent = 1
-	if err := exp.Put(append(at, k...), nil); err != nil {
-		return fmt.Errorf("remember idempotency key: %w", err)
-	}
-	return nil
 }
 
 // bytesLess reports a < b for ids stored as keys.

@@ -19,15 +19,12 @@ import (
 //
 // Journal value: uvarint(len(user)), user ("" = broadcast), then a record.
 
-// moveDelay lets the journal gather entries before a move: longer means
-// each user page is written once for more events (200 ms: 36k -> 105k
-// events/s at 1,000 users in BenchmarkAppend), at the cost of a longer
-// journal for reads that miss the tail to merge (a variable so
-// tests can hold entries in the journal), and moveBatch bounds one move
-// transaction.
-var moveDelay = 200 * time.Millisecond
-
-const moveBatch = 8192
+// defaultMoveDelay lets the journal gather entries before a move (see
+// Options.MoveDelay), and moveBatch bounds one move transaction.
+const (
+	defaultMoveDelay = 200 * time.Millisecond
+	moveBatch        = 8192
+)
 
 // appendJournalHeader appends what precedes the record in a journal entry.
 func appendJournalHeader(dst []byte, user string) []byte {
@@ -61,7 +58,7 @@ func (l *Log) moveLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(moveDelay):
+		case <-time.After(l.opts.MoveDelay):
 		}
 		if err := l.drainJournal(ctx); err != nil && ctx.Err() == nil {
 			l.log.Error("move journal", "path", l.path, "err", err)

@@ -14,10 +14,8 @@ import (
 // Reads, stats and gaps must not change when the mover files journal
 // entries into their buckets: an event is in exactly one of the two.
 func TestJournalMoveIsInvisible(t *testing.T) {
-	defer func(d time.Duration) { moveDelay = d }(moveDelay)
-	moveDelay = time.Hour // keep entries in the journal until drained by hand
-
-	l, err := Open(filepath.Join(t.TempDir(), "j.db"), Options{TailSize: -1})
+	// MoveDelay keeps entries in the journal until drained by hand.
+	l, err := Open(filepath.Join(t.TempDir(), "j.db"), Options{TailSize: -1, MoveDelay: time.Hour})
 	require.NoError(t, err)
 	defer l.Close()
 	ctx := context.Background()
@@ -69,9 +67,7 @@ func TestJournalMoveIsInvisible(t *testing.T) {
 // A user whose events all wait in the journal is counted, and its oldest
 // id is reported in a gap.
 func TestJournalOnlyUser(t *testing.T) {
-	defer func(d time.Duration) { moveDelay = d }(moveDelay)
-	moveDelay = time.Hour
-	l, err := Open(filepath.Join(t.TempDir(), "j.db"), Options{TailSize: -1})
+	l, err := Open(filepath.Join(t.TempDir(), "j.db"), Options{TailSize: -1, MoveDelay: time.Hour})
 	require.NoError(t, err)
 	defer l.Close()
 	id, err := l.Append(context.Background(), Input{User: "x", Data: []byte(`1`)})

@@ -2,7 +2,6 @@ package eventlog
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,26 +14,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-)
-
-// Bucket and key names. User buckets nest under bucketUsers; the broadcast
-// bucket stands alone; bucketMeta holds the last issued id, per-bucket counts
-// and gap marks; the idempotency buckets map keys to ids and expiry times.
-var (
-	bucketUsers     = []byte("users")
-	bucketBroadcast = []byte("broadcast")
-	bucketMeta      = []byte("meta")
-	bucketIdem      = []byte("idem")
-	bucketIdemExp   = []byte("idem-exp")
-	bucketJournal   = []byte("journal")
-
-	keyLast = []byte("last")
-)
-
-// Limits on what one event may hold.
-const (
-	MaxNameLen = 128
-	MaxUserLen = 128
 )
 
 // Options tune a Log. The zero value is usable: no retention, a 24 h
@@ -59,6 +38,12 @@ type Options struct {
 	// answer live readers without touching the file; 0 means 16384, a
 	// negative value turns the cache off.
 	TailSize int
+	// MoveDelay is how long appends gather in the journal before the
+	// mover files them into their users' buckets; 0 means 200 ms. Longer
+	// writes each user's page once for more events (200 ms: 36k -> 105k
+	// events/s at 1,000 users in BenchmarkAppend), at the cost of a
+	// longer journal for reads that miss the tail to merge.
+	MoveDelay time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives compaction errors; nil means slog.Default().
@@ -98,6 +83,9 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	if opts.IdempotencyWindow <= 0 {
 		opts.IdempotencyWindow = 24 * time.Hour
+	}
+	if opts.MoveDelay <= 0 {
+		opts.MoveDelay = defaultMoveDelay
 	}
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 8192
@@ -211,92 +199,3 @@ func (l *Log) Path() string { return l.path }
 
 // Last returns the newest committed id (zero for an empty log).
 func (l *Log) Last() ID { return *l.last.Load() }
-
-// Changed returns a channel closed by the next commit that adds an event
-// for user, or a broadcast when user is "". Take it before reading, then
-// wait on it when the read found nothing new: no commit is missed. It is
-// also closed when the log closes.
-func (l *Log) Changed(user string) <-chan struct{} { return l.notify.wait(user) }
-
-// metaKey is the meta bucket key of a per-bucket figure: kind 'c' for the
-// event count, 'g' for the gap mark (the newest id retention deleted).
-func metaKey(kind byte, user string) []byte {
-	k := make([]byte, 0, 2+len(user))
-	return append(append(k, kind, 0), user...)
-}
-
-func getUint(b *bolt.Bucket, k []byte) uint64 {
-	if v := b.Get(k); len(v) == 8 {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
-
-func putUint(b *bolt.Bucket, k []byte, n uint64) error {
-	return b.Put(k, binary.BigEndian.AppendUint64(nil, n))
-}
-
-func getID(b *bolt.Bucket, k []byte) ID {
-	var id ID
-	if v := b.Get(k); len(v) == len(id) {
-		copy(id[:], v)
-	}
-	return id
-}
-
-// eventBucket returns the bucket holding user's events ("" = broadcast),
-// or nil when that user has none.
-func eventBucket(tx *bolt.Tx, user string) *bolt.Bucket {
-	if user == "" {
-		return tx.Bucket(bucketBroadcast)
-	}
-	return tx.Bucket(bucketUsers).Bucket([]byte(user))
-}
-
-// notifier hands out one channel per watched user and closes it on the
-// next commit for that user. Waiters of one user share a channel, so a
-// commit costs one close per touched user however many readers wait.
-type notifier struct {
-	mu     sync.Mutex
-	chans  map[string]chan struct{}
-	closed bool
-}
-
-func newNotifier() *notifier { return &notifier{chans: make(map[string]chan struct{})} }
-
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-func (n *notifier) wait(user string) <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		return closedChan
-	}
-	c, ok := n.chans[user]
-	if !ok {
-		c = make(chan struct{})
-		n.chans[user] = c
-	}
-	return c
-}
-
-func (n *notifier) wake(users map[string]struct{}) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for u := range users {
-		if c, ok := n.chans[u]; ok {
-			close(c)
-			delete(n.chans, u)
-		}
-	}
-}
-
-func (n *notifier) close() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.closed = true
-	for u, c := range n.chans {
-		close(c)
-		delete(n.chans, u)
-	}
-}

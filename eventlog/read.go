@@ -2,9 +2,7 @@ package eventlog
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,8 +73,8 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 			ub = tx.Bucket(bucketUsers).Bucket([]byte(user))
 		}
 		j := tx.Bucket(bucketJournal)
-		if after != ZeroID && (bytesLess(after[:], getID(meta, metaKey('g', user)).Bytes()) ||
-			bytesLess(after[:], getID(meta, metaKey('g', "")).Bytes())) {
+		if after != ZeroID && (bytesLess(after[:], getID(meta, metaKey(metaGap, user)).Bytes()) ||
+			bytesLess(after[:], getID(meta, metaKey(metaGap, "")).Bytes())) {
 			o, err := oldestFor(user, ub, bb, j)
 			if err != nil {
 				return err
@@ -197,83 +195,4 @@ func oldest(bs ...*bolt.Bucket) ID {
 		}
 	}
 	return o
-}
-
-// Snapshot writes a consistent copy of the whole file to w while appends
-// go on. It holds one read transaction for the duration of the copy.
-func (l *Log) Snapshot(w io.Writer) (int64, error) {
-	return l.SnapshotSized(w, nil)
-}
-
-// SnapshotSized is Snapshot, calling begin with the snapshot's exact size
-// before the first byte is written (an HTTP handler sets Content-Length
-// there). An error from begin aborts the snapshot.
-func (l *Log) SnapshotSized(w io.Writer, begin func(size int64) error) (int64, error) {
-	var n int64
-	err := l.db.View(func(tx *bolt.Tx) error {
-		if begin != nil {
-			if err := begin(tx.Size()); err != nil {
-				return err
-			}
-		}
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	if err != nil {
-		return n, fmt.Errorf("snapshot %s: %w", l.path, closedErr(err))
-	}
-	return n, nil
-}
-
-// Stats describes the log's contents.
-type Stats struct {
-	Users      int    // users holding at least one event
-	Events     uint64 // events held, broadcasts included
-	Broadcasts uint64 // broadcast events held
-	FileBytes  int64  // size of the data file
-	Oldest     ID     // oldest id held (zero if empty)
-	Newest     ID     // newest id ever committed (zero if none)
-	Deleted    uint64 // events deleted by retention since Open
-}
-
-// Stats counts the log's contents. It visits every user bucket, so it is
-// meant for metrics scrapes, not hot paths.
-func (l *Log) Stats() (Stats, error) {
-	var s Stats
-	err := l.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		s.Newest = getID(meta, keyLast)
-		s.FileBytes = tx.Size()
-		s.Broadcasts = getUint(meta, metaKey('c', ""))
-		s.Events = s.Broadcasts
-		// Filed events are older than journal entries: the journal's
-		// first entry counts only when nothing is filed.
-		s.Oldest = oldest(tx.Bucket(bucketBroadcast), tx.Bucket(bucketJournal))
-		users := tx.Bucket(bucketUsers)
-		if err := users.ForEachBucket(func(name []byte) error {
-			if o := oldest(users.Bucket(name)); o != ZeroID && (s.Oldest == ZeroID || o.Compare(s.Oldest) < 0) {
-				s.Oldest = o
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		// Users are counted from their event counts: a user whose events
-		// are all still in the journal has no bucket yet.
-		c := meta.Cursor()
-		prefix := metaKey('c', "")
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) > len(prefix) && len(v) == 8 && binary.BigEndian.Uint64(v) > 0 {
-				s.Users++
-				s.Events += binary.BigEndian.Uint64(v)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return Stats{}, fmt.Errorf("stats %s: %w", l.path, closedErr(err))
-	}
-	s.Deleted = l.deleted.Load()
-	return s, nil
 }

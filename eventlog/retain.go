@@ -3,7 +3,6 @@ package eventlog
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -91,7 +90,7 @@ func (l *Log) overLimit() ([]string, error) {
 				}
 				return
 			}
-			if (maxN > 0 && getUint(meta, metaKey('c', user)) > maxN) || bytes.Compare(k, cutoff[:]) < 0 {
+			if (maxN > 0 && getUint(meta, metaKey(metaCount, user)) > maxN) || bytes.Compare(k, cutoff[:]) < 0 {
 				out = append(out, user)
 			}
 		}
@@ -119,7 +118,7 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 			return nil
 		}
 		meta := tx.Bucket(bucketMeta)
-		countKey := metaKey('c', user)
+		countKey := metaKey(metaCount, user)
 		count := getUint(meta, countKey)
 		cutoff, maxN := l.limits(user)
 		var keys [][]byte
@@ -140,7 +139,7 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 		}
 		count -= min(count, uint64(len(keys)))
 		if len(keys) > 0 {
-			if err := meta.Put(metaKey('g', user), keys[len(keys)-1]); err != nil {
+			if err := meta.Put(metaKey(metaGap, user), keys[len(keys)-1]); err != nil {
 				return fmt.Errorf("gap mark: %w", err)
 			}
 			if err := putUint(meta, countKey, count); err != nil {
@@ -174,45 +173,4 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 func firstKey(b *bolt.Bucket) []byte {
 	k, _ := b.Cursor().First()
 	return k
-}
-
-// expireIdempotency forgets keys older than the window, oldest first, in
-// small transactions.
-func (l *Log) expireIdempotency(ctx context.Context) error {
-	limit := uint64(l.opts.Now().Add(-l.opts.IdempotencyWindow).UnixNano())
-	for ctx.Err() == nil {
-		n := 0
-		err := l.db.Update(func(tx *bolt.Tx) error {
-			exp, idem := tx.Bucket(bucketIdemExp), tx.Bucket(bucketIdem)
-			var keys [][]byte
-			c := exp.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < compactBatch; k, _ = c.Next() {
-				if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) >= limit {
-					break
-				}
-				keys = append(keys, bytes.Clone(k))
-			}
-			for _, k := range keys {
-				if err := exp.Delete(k); err != nil {
-					return err
-				}
-				// A later append with the same key replaced the entry;
-				// keep it if its time is not this one.
-				if v := idem.Get(k[8:]); len(v) == 24 && bytes.Equal(v[16:], k[:8]) {
-					if err := idem.Delete(k[8:]); err != nil {
-						return err
-					}
-				}
-			}
-			n = len(keys)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("expire idempotency keys: %w", closedErr(err))
-		}
-		if n < compactBatch {
-			return nil
-		}
-	}
-	return ctx.Err()
 }

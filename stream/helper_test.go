@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,22 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
+	"github.com/sselog/sselog/internal/testkit"
 	"github.com/sselog/sselog/sse"
 )
 
-// openLog opens a real log in a temp dir; at cleanup it closes it and runs
-// bbolt's consistency check on the file.
-func openLog(tb testing.TB, opts eventlog.Options) *eventlog.Log {
-	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "sselog.db")
-	l, err := eventlog.Open(path, opts)
-	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		_ = l.Close()
-		require.NoError(tb, eventlog.Verify(path))
-	})
-	return l
-}
+var openLog = eventlogtest.Open
 
 // testServer is a real log behind a real HTTP server routing
 // /stream/{user} to a Handler.
@@ -170,15 +159,4 @@ func (c *sseClient) close() {
 	})
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.After(d)
-	for !cond() {
-		select {
-		case <-deadline:
-			tb.Fatalf("timed out after %v waiting for %s", d, what)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}
+var waitFor = testkit.WaitFor

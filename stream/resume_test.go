@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 	"github.com/sselog/sselog/sse"
 )
 
@@ -155,21 +156,12 @@ func nextOrFail(t *testing.T, c *sseClient) (sse.Message, bool) {
 func allFor(tb testing.TB, l *eventlog.Log, user string) []sse.Message {
 	tb.Helper()
 	var out []sse.Message
-	after := eventlog.ZeroID
-	for {
-		p, err := l.ReadAfter(user, after, eventlog.MaxLimit)
-		require.NoError(tb, err)
-		require.Nil(tb, p.Gap)
-		for _, e := range p.Events {
-			name := e.Name
-			if name == "" {
-				name = "message"
-			}
-			out = append(out, sse.Message{ID: e.ID.String(), Event: name, Data: string(e.Data)})
-			after = e.ID
+	for _, e := range eventlogtest.Events(tb, l, user) {
+		name := e.Name
+		if name == "" {
+			name = "message"
 		}
-		if len(p.Events) < eventlog.MaxLimit {
-			return out
-		}
+		out = append(out, sse.Message{ID: e.ID.String(), Event: name, Data: string(e.Data)})
 	}
+	return out
 }

@@ -1,0 +1,27 @@
+package api
+
+import (
+	"context"
+	"io"
+
+	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/stream"
+)
+
+// Store is what the routes need from the log, beyond what a stream reads.
+// *eventlog.Log satisfies it; a store kept elsewhere (a replicated log)
+// satisfies the same methods with the same guarantees: an id is returned
+// only once the event is durable, ids sort in commit order, a batch is
+// all or nothing, and an idempotency key stores once.
+type Store interface {
+	stream.Source
+	// Append stores one event and returns its id once it is durable.
+	Append(ctx context.Context, in eventlog.Input) (eventlog.ID, error)
+	// AppendBatch stores events in one commit, all or nothing.
+	AppendBatch(ctx context.Context, events []eventlog.Input) ([]eventlog.ID, error)
+	// Stats returns the figures /metrics reports.
+	Stats() (eventlog.Stats, error)
+	// SnapshotSized writes a consistent copy of the store to w, calling
+	// begin with its size first.
+	SnapshotSized(w io.Writer, begin func(size int64) error) (int64, error)
+}

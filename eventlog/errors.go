@@ -1,0 +1,20 @@
+package eventlog
+
+import "errors"
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	// ErrClosed is returned by every operation on a closed log.
+	ErrClosed = errors.New("event log is closed")
+	// ErrInvalidID means a string is not a ULID.
+	ErrInvalidID = errors.New("invalid event id")
+	// ErrInvalidEvent means an event cannot be stored as given.
+	ErrInvalidEvent = errors.New("invalid event")
+)
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
