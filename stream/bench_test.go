@@ -201,7 +201,7 @@ func BenchmarkReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		n := 0
-		for m := range c.events {
+		for m := range c.Events() {
 			if m.Event == "n" {
 				n++
 			}
@@ -209,9 +209,9 @@ func BenchmarkReplay(b *testing.B) {
 				break
 			}
 		}
-		c.close()
+		c.Close()
 		if n != total {
-			b.Fatalf("replayed %d of %d: %v", n, total, c.err)
+			b.Fatalf("replayed %d of %d: %v", n, total, c.Err())
 		}
 		elapsed += time.Since(start)
 		runs++
