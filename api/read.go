@@ -32,15 +32,23 @@ func (s *Server) handleStreamAlias(w http.ResponseWriter, r *http.Request, _ htt
 }
 
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, user string) {
-	if err := checkUser(user); err != nil {
-		s.fail(w, r, err)
-		return
+	if s.reader(w, r, user) {
+		s.stream.Serve(w, r, user)
 	}
-	if err := s.requireSubscriber(r, user); err != nil {
-		s.fail(w, r, err)
-		return
+}
+
+// reader checks the user id and that the request may read user's events,
+// answering the request itself when not.
+func (s *Server) reader(w http.ResponseWriter, r *http.Request, user string) bool {
+	err := checkUser(user)
+	if err == nil {
+		err = s.requireSubscriber(r, user)
 	}
-	s.stream.Serve(w, r, user)
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
 }
 
 // historyEvent is one event in a history page.
@@ -70,12 +78,7 @@ type historyPage struct {
 // has a cursor to pass back.
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	user := ps.ByName("user")
-	if err := checkUser(user); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireSubscriber(r, user); err != nil {
-		s.fail(w, r, err)
+	if !s.reader(w, r, user) {
 		return
 	}
 	after, limit, err := pageParams(r)

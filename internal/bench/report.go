@@ -232,18 +232,26 @@ func (rep *report) printJSON(w io.Writer) error {
 // progress prints line() to w about once a second until the returned
 // stop is called; stop prints nothing more and waits for the printer.
 func progress(ctx context.Context, w io.Writer, label string, line func() string) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
 	start := time.Now()
+	return every(ctx, time.Second, func() {
+		fmt.Fprintf(w, "%s %5.1fs  %s\n", label, time.Since(start).Seconds(), line())
+	})
+}
+
+// every calls f every d from one goroutine until the returned stop is
+// called; stop waits for that goroutine.
+func every(ctx context.Context, d time.Duration, f func()) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				fmt.Fprintf(w, "%s %5.1fs  %s\n", label, time.Since(start).Seconds(), line())
+				f()
 			}
 		}
 	})
