@@ -26,8 +26,8 @@
 // Options.WriteTimeout is closed; it resumes from its id when it returns.
 // Hub.Close ends every stream cleanly so that clients reconnect elsewhere.
 //
-// Each event's frame is formatted once and shared by every subscriber that
-// sends it. WriteMessage and Parser are the wire format on its own: the
-// formatter refuses fields that would inject SSE lines, and the parser
-// follows the WHATWG rules a browser applies.
+// Each event's frame is formatted once (with the sse package) and shared
+// by every subscriber that sends it. The handler reads through Source, a
+// small interface it declares, so it knows nothing of which store holds
+// the log, nor of routes or auth.
 package stream
