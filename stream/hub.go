@@ -52,9 +52,13 @@ func NewHub() *Hub {
 // Done is closed when Close is called.
 func (h *Hub) Done() <-chan struct{} { return h.done }
 
+// closeGrace is how long Close lets a stream that is writing finish its
+// write before the write deadline cuts it.
+const closeGrace = 250 * time.Millisecond
+
 // Close refuses new subscribers and ends every open stream: idle streams
 // see Done and return, and a stream blocked writing to a stalled client
-// has its write deadline moved to now. It is idempotent and returns
+// has its write deadline moved to closeGrace from now. It is idempotent and returns
 // without waiting for the handlers, so it suits
 // http.Server.RegisterOnShutdown.
 func (h *Hub) Close() {
@@ -65,13 +69,18 @@ func (h *Hub) Close() {
 	}
 	h.closed = true
 	close(h.done)
-	now := time.Now()
+	// A writer that is not stalled finishes within the grace, sees done
+	// and ends its response cleanly, replacing this deadline; only a
+	// stalled one is cut. A deadline of now would also cut a healthy
+	// HTTP/2 stream mid-exit: its timer resets the stream (INTERNAL_ERROR)
+	// instead of ending it.
+	cut := time.Now().Add(closeGrace)
 	for s := range h.subs {
 		// After close(done): a handler that has not yet seen done has
 		// either set writing (and is interrupted here) or will see done
 		// before its next write.
 		if s.writing.Load() {
-			_ = s.rc.SetWriteDeadline(now)
+			_ = s.rc.SetWriteDeadline(cut)
 		}
 	}
 }
