@@ -16,6 +16,7 @@ import (
 var (
 	errBadRequest       = errors.New("bad request")
 	errUnauthenticated  = errors.New("missing credentials")
+	errInvalidToken     = errors.New("invalid credentials")
 	errForbidden        = errors.New("forbidden")
 	errNotFound         = errors.New("not found")
 	errMethodNotAllowed = errors.New("method not allowed")
@@ -29,7 +30,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, eventlog.ErrInvalidEvent), errors.Is(err, eventlog.ErrInvalidID):
 		return http.StatusBadRequest
-	case errors.Is(err, errUnauthenticated):
+	case errors.Is(err, errUnauthenticated), errors.Is(err, errInvalidToken):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
@@ -65,6 +66,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.As(err, &tooBig) {
 			msg = errTooLarge.Error()
 		}
+	case errors.Is(err, errInvalidToken):
+		// RFC 6750 3.1: a credential was sent and refused.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog", error="invalid_token"`)
 	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog"`)
 	}

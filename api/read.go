@@ -36,11 +36,18 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, user string
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.requireSubscriber(r, user); err != nil {
+	until, err := s.requireSubscriber(r, user)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.stream.Serve(w, r, user)
+	var end time.Time
+	if !until.IsZero() {
+		// until is on the token clock (s.now); the stream's timer runs on
+		// the wall clock.
+		end = time.Now().Add(until.Sub(s.now()))
+	}
+	s.stream.ServeUntil(w, r, user, end)
 }
 
 // historyEvent is one event in a history page.
@@ -74,7 +81,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.requireSubscriber(r, user); err != nil {
+	if _, err := s.requireSubscriber(r, user); err != nil {
 		s.fail(w, r, err)
 		return
 	}

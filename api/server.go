@@ -29,6 +29,10 @@ type Config struct {
 	// an error.
 	PublisherKey     string
 	SubscriberSecret string
+	// TokenAudience and TokenIssuer, when set, make a subscriber token's
+	// aud and iss claims required and equal to them.
+	TokenAudience string
+	TokenIssuer   string
 	// MaxBody bounds a single publish body and each event's data in a
 	// batch; MaxBatchBody bounds a batch body. Zero means the default.
 	MaxBody      int64

@@ -87,6 +87,14 @@ func NewHandler(src Source, hub *Hub, opts Options) *Handler {
 // and validated user. The resume point is the Last-Event-ID header, else
 // the lastEventId query parameter; see the package doc for what is sent.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
+	h.ServeUntil(w, r, user, time.Time{})
+}
+
+// ServeUntil is Serve for a stream that must end cleanly at end (its
+// credential expires then): the response body closes, and the client
+// reconnects with a fresh credential and resumes after the last id it
+// saw. A zero end never ends the stream.
+func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache, no-transform")
@@ -97,7 +105,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
-	s := &session{h: h, w: w, rc: rc, user: user, sub: &subscriber{rc: rc}}
+	s := &session{h: h, w: w, rc: rc, user: user, sub: &subscriber{rc: rc}, end: end}
 	if !h.hub.join(s.sub) {
 		// Shutting down: a 200 that ends at once makes the browser
 		// retry after retry:, by then against the next server.

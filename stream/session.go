@@ -27,6 +27,8 @@ type session struct {
 	deadlineAt time.Time // when the write deadline was last pushed forward
 	noDeadline bool      // the writer cannot set deadlines
 	timer      *time.Timer
+	end        time.Time // the stream ends here (zero: never)
+	endC       <-chan time.Time
 	scratch    []byte // per-subscriber formatting when the cache is off
 }
 
@@ -65,6 +67,11 @@ func (s *session) run(r *http.Request) {
 
 	s.timer = time.NewTimer(s.h.opts.Heartbeat)
 	defer s.timer.Stop()
+	if !s.end.IsZero() {
+		t := time.NewTimer(time.Until(s.end))
+		defer t.Stop()
+		s.endC = t.C
+	}
 	if err := s.send(first, nil); err != nil {
 		s.writeFailed(err)
 		return
@@ -77,7 +84,7 @@ func (s *session) run(r *http.Request) {
 // wakes it, and it never holds more than one page.
 func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 	for firstRead := true; ; firstRead = false {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.expired() {
 			return
 		}
 		uc, bc := s.h.src.Changed(s.user), s.h.src.Changed("")
@@ -122,6 +129,9 @@ func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 	}
 }
 
+// expired reports whether the stream's end has passed.
+func (s *session) expired() bool { return !s.end.IsZero() && !time.Now().Before(s.end) }
+
 // wait blocks until there may be something to read, writing heartbeats
 // meanwhile; false means the stream is over.
 func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
@@ -131,6 +141,8 @@ func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
 			return false
 		case <-s.h.hub.Done():
 			return false
+		case <-s.endC:
+			return false // the credential expired: end cleanly, the client comes back with a new one
 		case <-uc:
 			return true
 		case <-bc:
