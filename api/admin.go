@@ -18,6 +18,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 		s.fail(w, r, err)
 		return
 	}
+	acceptedLong(w)
 	started := false
 	name := "sselog-" + s.now().UTC().Format("20060102T150405Z") + ".db"
 	// The snapshot holds a read transaction for the whole copy, and a

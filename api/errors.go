@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -21,6 +22,7 @@ var (
 	errNotFound         = errors.New("not found")
 	errMethodNotAllowed = errors.New("method not allowed")
 	errTooLarge         = errors.New("request body too large")
+	errTooMany          = errors.New("too many streams")
 	errUnavailable      = errors.New("store unavailable")
 )
 
@@ -40,6 +42,8 @@ func statusOf(err error) int {
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, errTooLarge), errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errTooMany):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errUnavailable), errors.Is(err, eventlog.ErrClosed):
 		return http.StatusServiceUnavailable
 	}
@@ -71,6 +75,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog", error="invalid_token"`)
 	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog"`)
+	case status == http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", streamRetryAfter)
+	}
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// A body may still be on its way: answer now and close, rather
+		// than wait to discard it (HTTP/2 ends just the stream itself).
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 	s.metrics.rejected.WithLabelValues(strconv.Itoa(status)).Inc()
 	writeJSON(w, status, errorBody{Error: msg})

@@ -47,6 +47,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, user string
 		// the wall clock.
 		end = time.Now().Add(until.Sub(s.now()))
 	}
+	if err := s.limits.acquire(user); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer s.limits.release(user)
+	acceptedLong(w)
 	s.stream.ServeUntil(w, r, user, end)
 }
 
@@ -90,6 +96,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 		s.fail(w, r, err)
 		return
 	}
+	acceptedLong(w)
 	p, err := s.log.ReadAfter(user, after, limit)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))

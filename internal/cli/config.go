@@ -14,23 +14,28 @@ import (
 
 // serveConfig is the server's effective configuration.
 type serveConfig struct {
-	Addr             string
-	Data             string
-	PublisherKey     string
-	SubscriberSecret string
-	Retention        time.Duration
-	MaxEvents        int
-	CompactInterval  time.Duration
-	Heartbeat        time.Duration
-	Retry            time.Duration
-	WriteTimeout     time.Duration
-	MaxBody          int64
-	MaxBatchBody     int64
-	CORSOrigins      string
-	TLSCert, TLSKey  string
-	ShutdownTimeout  time.Duration
-	LogFormat        string
-	Pprof            string
+	Addr              string
+	Data              string
+	PublisherKey      string
+	SubscriberSecret  string
+	Retention         time.Duration
+	MaxEvents         int
+	CompactInterval   time.Duration
+	Heartbeat         time.Duration
+	Retry             time.Duration
+	WriteTimeout      time.Duration
+	MaxBody           int64
+	MaxBatchBody      int64
+	CORSOrigins       string
+	TLSCert, TLSKey   string
+	ShutdownTimeout   time.Duration
+	LogFormat         string
+	Pprof             string
+	ReadTimeout       time.Duration
+	MaxStreams        int
+	MaxStreamsPerUser int
+	TokenAudience     string
+	TokenIssuer       string
 }
 
 const serveSummary = `Serve the HTTP API and SSE streams. Without --publisher-key and
@@ -59,6 +64,11 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.String(&c.TLSKey, "tls-key", "SSELOG_TLS_KEY", "", "TLS private key file (PEM)")
 	f.Duration(&c.ShutdownTimeout, "shutdown-timeout", "SSELOG_SHUTDOWN_TIMEOUT", 10*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	f.String(&c.LogFormat, "log-format", "SSELOG_LOG_FORMAT", "text", "log format: text or json")
+	f.Duration(&c.ReadTimeout, "read-timeout", "SSELOG_READ_TIMEOUT", api.DefaultReadTimeout, "a request (headers and body) must arrive within this long of its first byte")
+	f.Int(&c.MaxStreams, "max-streams", "SSELOG_MAX_STREAMS", 0, "open streams in all, past which a stream request gets 429 (0 = the file limit less a reserve for publishes and health checks)")
+	f.Int(&c.MaxStreamsPerUser, "max-streams-per-user", "SSELOG_MAX_STREAMS_PER_USER", api.DefaultMaxStreamsPerUser, "open streams per user, past which a stream request gets 429")
+	f.String(&c.TokenAudience, "token-audience", "SSELOG_TOKEN_AUDIENCE", "", "when set, subscriber tokens must carry this aud claim")
+	f.String(&c.TokenIssuer, "token-issuer", "SSELOG_TOKEN_ISSUER", "", "when set, subscriber tokens must carry this iss claim")
 	f.String(&c.Pprof, "pprof", "SSELOG_PPROF", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
 	if err := f.Parse(args); err != nil {
 		return c, err
@@ -94,10 +104,17 @@ func (c serveConfig) validate() error {
 		{"retention", c.Retention, true}, {"compact-interval", c.CompactInterval, true},
 		{"heartbeat", c.Heartbeat, false}, {"retry", c.Retry, false},
 		{"write-timeout", c.WriteTimeout, false}, {"shutdown-timeout", c.ShutdownTimeout, false},
+		{"read-timeout", c.ReadTimeout, false},
 	} {
 		if d.d < 0 || d.d == 0 && !d.zeroOK {
 			bad("--%s %s must be positive", d.name, d.d)
 		}
+	}
+	if c.MaxStreams < 0 {
+		bad("--max-streams %d is negative", c.MaxStreams)
+	}
+	if c.MaxStreamsPerUser <= 0 {
+		bad("--max-streams-per-user %d must be positive", c.MaxStreamsPerUser)
 	}
 	if c.MaxEvents < 0 {
 		bad("--max-events %d is negative", c.MaxEvents)
@@ -155,7 +172,9 @@ func (c serveConfig) logAttrs() []any {
 		"compact_interval", c.CompactInterval, "heartbeat", c.Heartbeat, "retry", c.Retry,
 		"write_timeout", c.WriteTimeout, "max_body", c.MaxBody, "max_batch_body", c.MaxBatchBody,
 		"cors_origins", c.CORSOrigins, "tls", c.TLSCert != "", "shutdown_timeout", c.ShutdownTimeout,
-		"log_format", c.LogFormat, "pprof", c.Pprof,
+		"log_format", c.LogFormat, "pprof", c.Pprof, "read_timeout", c.ReadTimeout,
+		"max_streams", c.MaxStreams, "max_streams_per_user", c.MaxStreamsPerUser,
+		"token_audience", c.TokenAudience, "token_issuer", c.TokenIssuer,
 	}
 }
 

@@ -26,6 +26,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = defaultMaxStreams(logger)
+	}
 	if cfg.TLSCert != "" {
 		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return fmt.Errorf("load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
@@ -86,25 +89,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 
 // newHTTPServer wires the API into an http.Server. There is no
 // WriteTimeout (it would cut every stream: the stream handler sets a
-// deadline per write instead) and no ReadTimeout (handlers bound their
-// own body reads); ReadHeaderTimeout stops slowloris.
+// deadline per write instead); ReadTimeout bounds every request from its
+// first byte (streams, history and backup clear it once accepted), and
+// ReadHeaderTimeout stops slowloris.
 func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*http.Server, error) {
 	a, err := api.New(lg, api.Config{
-		PublisherKey:     cfg.PublisherKey,
-		SubscriberSecret: cfg.SubscriberSecret,
-		MaxBody:          cfg.MaxBody,
-		MaxBatchBody:     cfg.MaxBatchBody,
-		CORSOrigins:      cfg.origins(),
-		Stream:           stream.Options{Retry: cfg.Retry, Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, Logger: logger},
-		Version:          versionString(),
-		Logger:           logger,
+		PublisherKey:      cfg.PublisherKey,
+		SubscriberSecret:  cfg.SubscriberSecret,
+		MaxBody:           cfg.MaxBody,
+		MaxBatchBody:      cfg.MaxBatchBody,
+		TokenAudience:     cfg.TokenAudience,
+		TokenIssuer:       cfg.TokenIssuer,
+		ReadTimeout:       cfg.ReadTimeout,
+		MaxStreams:        cfg.MaxStreams,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		CORSOrigins:       cfg.origins(),
+		Stream:            stream.Options{Retry: cfg.Retry, Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, Logger: logger},
+		Version:           versionString(),
+		Logger:            logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout, // from a request's first byte; long answers clear it
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
