@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -187,7 +188,11 @@ func TestAuthStatusesRFC6750(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ans := a.do(t, c.method, c.path, strings.NewReader(`{"data":1}`), c.header...)
+			var body io.Reader
+			if c.method == http.MethodPost {
+				body = strings.NewReader(`{"data":1}`)
+			}
+			ans := a.do(t, c.method, c.path, body, c.header...)
 			require.Equal(t, c.status, ans.Status, "body %s", ans.Body)
 			ans.ErrorMsg(t)
 			if c.auth == "" {
