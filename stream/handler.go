@@ -41,8 +41,9 @@ const (
 	DefaultWriteTimeout = 30 * time.Second
 )
 
-// pageSize is how many events a stream reads from the log at a time. It
-// is all a subscriber ever holds: the log is the buffer.
+// pageSize is how many events a stream reads from the log at a time (the
+// log also bounds a page in bytes, see eventlog.Options.PageBytes). It is
+// all a subscriber ever holds: the log is the buffer.
 const pageSize = 256
 
 // maxEcho bounds how much of a client's resume point is echoed back.

@@ -119,8 +119,8 @@ func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 			s.writeFailed(err)
 			return
 		}
-		if len(page.Events) == pageSize {
-			continue
+		if len(page.Events) == pageSize || page.Truncated {
+			continue // more to replay: a page is bounded in count and in bytes
 		}
 		s.catchingUp = false
 		if !s.wait(ctx, uc, bc) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sselog/sselog/api"
+	"github.com/sselog/sselog/eventlog"
 )
 
 // serveConfig is the server's effective configuration.
@@ -36,6 +37,8 @@ type serveConfig struct {
 	MaxStreamsPerUser int
 	TokenAudience     string
 	TokenIssuer       string
+	TailBytes         int64
+	PageBytes         int64
 }
 
 const serveSummary = `Serve the HTTP API and SSE streams. Without --publisher-key and
@@ -67,6 +70,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.Duration(&c.ReadTimeout, "read-timeout", "SSELOG_READ_TIMEOUT", api.DefaultReadTimeout, "a request (headers and body) must arrive within this long of its first byte")
 	f.Int(&c.MaxStreams, "max-streams", "SSELOG_MAX_STREAMS", 0, "open streams in all, past which a stream request gets 429 (0 = the file limit less a reserve for publishes and health checks)")
 	f.Int(&c.MaxStreamsPerUser, "max-streams-per-user", "SSELOG_MAX_STREAMS_PER_USER", api.DefaultMaxStreamsPerUser, "open streams per user, past which a stream request gets 429")
+	f.Int64(&c.TailBytes, "tail-bytes", "SSELOG_TAIL_BYTES", eventlog.DefaultTailBytes, "memory for the newest events kept to answer live streams, in bytes")
+	f.Int64(&c.PageBytes, "page-bytes", "SSELOG_PAGE_BYTES", eventlog.DefaultPageBytes, "event data one history page or one replay read holds at most, in bytes")
 	f.String(&c.TokenAudience, "token-audience", "SSELOG_TOKEN_AUDIENCE", "", "when set, subscriber tokens must carry this aud claim")
 	f.String(&c.TokenIssuer, "token-issuer", "SSELOG_TOKEN_ISSUER", "", "when set, subscriber tokens must carry this iss claim")
 	f.String(&c.Pprof, "pprof", "SSELOG_PPROF", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
@@ -109,6 +114,9 @@ func (c serveConfig) validate() error {
 		if d.d < 0 || d.d == 0 && !d.zeroOK {
 			bad("--%s %s must be positive", d.name, d.d)
 		}
+	}
+	if c.TailBytes <= 0 || c.PageBytes <= 0 {
+		bad("--tail-bytes %d and --page-bytes %d must be positive", c.TailBytes, c.PageBytes)
 	}
 	if c.MaxStreams < 0 {
 		bad("--max-streams %d is negative", c.MaxStreams)
@@ -174,7 +182,7 @@ func (c serveConfig) logAttrs() []any {
 		"cors_origins", c.CORSOrigins, "tls", c.TLSCert != "", "shutdown_timeout", c.ShutdownTimeout,
 		"log_format", c.LogFormat, "pprof", c.Pprof, "read_timeout", c.ReadTimeout,
 		"max_streams", c.MaxStreams, "max_streams_per_user", c.MaxStreamsPerUser,
-		"token_audience", c.TokenAudience, "token_issuer", c.TokenIssuer,
+		"tail_bytes", c.TailBytes, "page_bytes", c.PageBytes, "token_audience", c.TokenAudience, "token_issuer", c.TokenIssuer,
 	}
 }
 

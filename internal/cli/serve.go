@@ -40,6 +40,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 		BroadcastMaxAge:    cfg.Retention,
 		BroadcastMaxEvents: cfg.MaxEvents,
 		CompactInterval:    cfg.CompactInterval,
+		TailBytes:          int(cfg.TailBytes),
+		PageBytes:          int(cfg.PageBytes),
 		Logger:             logger,
 	})
 	if err != nil {
