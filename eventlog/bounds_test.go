@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func bigData(n int) []byte { return append(append([]byte{'"'}, bytes.Repeat([]byte("x"), n-2)...), '"') }
+func bigData(n int) []byte {
+	return append(append([]byte{'"'}, bytes.Repeat([]byte("x"), n-2)...), '"')
+}
 
 // TestPageBytesBound: a read of large events stops at PageBytes (with at
 // least one event), from the tail and from the file alike, says so in
