@@ -82,6 +82,7 @@ type Log struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	deleted atomic.Uint64 // events removed by retention since Open
+	counts  counters
 	last    atomic.Pointer[ID]
 }
 
@@ -144,6 +145,10 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	last, err := l.init()
 	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	if err := l.seedCounts(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
