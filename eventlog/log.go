@@ -141,7 +141,7 @@ func Open(path string, opts Options) (*Log, error) {
 		log:      opts.Logger,
 		queue:    make(chan *request, 1024),
 		moveKick: make(chan struct{}, 1),
-		notify:   newNotifier(),
+		notify:   newNotifier(opts.Now),
 	}
 	last, err := l.init()
 	if err != nil {
