@@ -25,8 +25,8 @@ import (
 )
 
 const (
-	cliKey    = "cli-publisher-key"
-	cliSecret = "cli-subscriber-secret"
+	cliKey    = "cli-publisher-key-0123456789abcdef0123"
+	cliSecret = "cli-subscriber-secret-0123456789abcdef"
 )
 
 // runCLI runs a subcommand in-process with the keys in its environment

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sselog/sselog/api"
 	"github.com/sselog/sselog/eventlog"
@@ -78,7 +79,26 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
+	// A key read from a file often keeps its newline; the server trims the
+	// Authorization header, so trim the configured key the same way.
+	c.PublisherKey, c.SubscriberSecret = strings.TrimSpace(c.PublisherKey), strings.TrimSpace(c.SubscriberSecret)
 	return c, c.validate()
+}
+
+// minKeyLen is the shortest publisher key or subscriber secret accepted:
+// 32 bytes, the size of an HS256 key, so tokens cannot be forged by
+// guessing the secret.
+const minKeyLen = 32
+
+// checkKey refuses a short key or one with whitespace inside.
+func checkKey(flag, env, v string) error {
+	switch {
+	case len(v) < minKeyLen:
+		return fmt.Errorf("--%s (%s) is %d bytes; it must be at least %d bytes: make one with `openssl rand -hex 32`", flag, env, len(v), minKeyLen)
+	case strings.ContainsFunc(v, unicode.IsSpace):
+		return fmt.Errorf("--%s (%s) holds whitespace, which no Authorization header can carry; make one with `openssl rand -hex 32`", flag, env)
+	}
+	return nil
 }
 
 func (c serveConfig) openMode() bool { return c.PublisherKey == "" && c.SubscriberSecret == "" }
@@ -93,6 +113,15 @@ func (c serveConfig) validate() error {
 	switch {
 	case (c.PublisherKey == "") != (c.SubscriberSecret == ""):
 		bad("--publisher-key (SSELOG_PUBLISHER_KEY) and --subscriber-secret (SSELOG_SUBSCRIBER_SECRET) come together: set both, or neither for open mode on a loopback address")
+	case !c.openMode():
+		for _, err := range []error{
+			checkKey("publisher-key", "SSELOG_PUBLISHER_KEY", c.PublisherKey),
+			checkKey("subscriber-secret", "SSELOG_SUBSCRIBER_SECRET", c.SubscriberSecret),
+		} {
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
 	case c.openMode() && !isLoopback(c.Addr):
 		bad("refusing to listen on %s without keys: anyone could publish and read every user's events. "+
 			"Set --publisher-key and --subscriber-secret (SSELOG_PUBLISHER_KEY, SSELOG_SUBSCRIBER_SECRET), "+
@@ -117,6 +146,12 @@ func (c serveConfig) validate() error {
 	}
 	if c.TailBytes <= 0 || c.PageBytes <= 0 {
 		bad("--tail-bytes %d and --page-bytes %d must be positive", c.TailBytes, c.PageBytes)
+	}
+	if c.Heartbeat > 0 && c.WriteTimeout > 0 && c.Heartbeat > c.WriteTimeout/2 {
+		// The write deadline is pushed forward at most every
+		// WriteTimeout/16; an HTTP/2 stream whose deadline passes while it
+		// idles is reset, so a heartbeat must come well before then.
+		bad("--heartbeat %s must be at most half of --write-timeout %s, or idle HTTP/2 streams are reset between heartbeats", c.Heartbeat, c.WriteTimeout)
 	}
 	if c.MaxStreams < 0 {
 		bad("--max-streams %d is negative", c.MaxStreams)
