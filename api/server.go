@@ -173,6 +173,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ErrNotSupported (a test recorder) just means no deadline.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+		if err := s.checkOpenMode(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			if r.ContentLength != 0 {

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	rpprof "runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/sselog/sselog/api"
@@ -51,7 +53,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	if err != nil {
 		return errors.Join(err, lg.Close())
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	var ln net.Listener
+	if cfg.openMode() {
+		// The address string said loopback; the socket must be too (a
+		// "localhost" that resolves to 0.0.0.0 would listen everywhere).
+		ln, err = listenLoopback("open mode", cfg.Addr)
+	} else {
+		ln, err = net.Listen("tcp", cfg.Addr)
+	}
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), lg.Close())
 	}
@@ -61,7 +70,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 		logger.Warn("OPEN MODE: no publisher key and no subscriber secret are set, so anyone who can reach " +
 			ln.Addr().String() + " may publish and read every user's events. Set SSELOG_PUBLISHER_KEY and SSELOG_SUBSCRIBER_SECRET before exposing it.")
 	}
-	stopPprof, err := startPprof(cfg.Pprof, logger)
+	stopPprof, _, err := startPprof(cfg.Pprof, logger)
 	if err != nil {
 		return errors.Join(err, ln.Close(), lg.Close())
 	}
@@ -137,19 +146,41 @@ func shutdown(srv *http.Server, timeout time.Duration) error {
 	return nil
 }
 
-// startPprof serves net/http/pprof on its own loopback listener (config
-// validation refuses any other address) and returns its stop function.
-func startPprof(addr string, logger *slog.Logger) (stop func() error, err error) {
-	if addr == "" {
-		return func() error { return nil }, nil
-	}
+// listenLoopback listens on addr and keeps the socket only if it is bound
+// to a loopback address: the check is on what was bound, not on the
+// string, which a resolver may map anywhere.
+func listenLoopback(what, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("pprof: listen on %s: %w", addr, err)
+		return nil, err
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+		_ = ln.Close()
+		return nil, fmt.Errorf("%s: %s is bound to %s, which is not a loopback address; use 127.0.0.1 or [::1]", what, addr, ln.Addr())
+	}
+	return ln, nil
+}
+
+// startPprof serves net/http/pprof on its own listener, bound to a
+// loopback address, and returns its stop function and address. The
+// command line is never served: keys passed as flags would be in it.
+func startPprof(addr string, logger *slog.Logger) (stop func() error, bound string, err error) {
+	if addr == "" {
+		return func() error { return nil }, "", nil
+	}
+	ln, err := listenLoopback("pprof", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("pprof: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/debug/pprof/" {
+			pprofIndex(w)
+			return
+		}
+		pprof.Index(w, r)
+	})
+	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -159,5 +190,18 @@ func startPprof(addr string, logger *slog.Logger) (stop func() error, err error)
 			logger.Error("pprof server", "addr", addr, "err", err)
 		}
 	}()
-	return srv.Close, nil
+	return srv.Close, ln.Addr().String(), nil
+}
+
+// pprofIndex lists the profiles, without net/http/pprof's link to the
+// command line.
+func pprofIndex(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var b strings.Builder
+	b.WriteString("sselog profiles (go tool pprof http://ADDR/debug/pprof/NAME):\n")
+	for _, p := range rpprof.Profiles() {
+		fmt.Fprintf(&b, "/debug/pprof/%s\n", p.Name())
+	}
+	b.WriteString("/debug/pprof/profile?seconds=30\n/debug/pprof/trace?seconds=5\n")
+	_, _ = io.WriteString(w, b.String())
 }
