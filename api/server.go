@@ -57,7 +57,10 @@ type Config struct {
 	CORSOrigins []string
 	// Stream tunes the SSE handler (retry, heartbeat, write timeout).
 	Stream stream.Options
-	// Version is reported by /healthz.
+	// MetricsElsewhere leaves /metrics off Handler's routes: the caller
+	// serves MetricsHandler on its own (say loopback) listener.
+	MetricsElsewhere bool
+	// Version is reported by /healthz?details=1.
 	Version string
 	// Logger receives one line per failed request; nil means
 	// slog.Default().
@@ -159,7 +162,9 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/v1/admin/backup", s.handleBackup)
 	r.GET("/healthz", s.handleHealth)
 	r.HEAD("/healthz", s.handleHealth) // load balancers probe with HEAD
-	r.Handler(http.MethodGet, "/metrics", s.metrics.handler(s.logger))
+	if !s.cfg.MetricsElsewhere {
+		r.Handler(http.MethodGet, "/metrics", s.MetricsHandler())
+	}
 	r.GET("/", s.handleIndex)
 	r.GET("/sselog.js", s.handleScript)
 	return s.guard(s.cors(r))
@@ -194,6 +199,9 @@ func (s *Server) guard(next http.Handler) http.Handler {
 func acceptedLong(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 }
+
+// MetricsHandler serves the Prometheus figures.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler(s.logger) }
 
 // parseOrigins normalises the allowed-origins list.
 func parseOrigins(list []string) (map[string]bool, error) {

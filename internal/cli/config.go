@@ -40,6 +40,7 @@ type serveConfig struct {
 	TokenIssuer       string
 	TailBytes         int64
 	PageBytes         int64
+	MetricsAddr       string
 }
 
 const serveSummary = `Serve the HTTP API and SSE streams. Without --publisher-key and
@@ -75,6 +76,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.Int64(&c.PageBytes, "page-bytes", "SSELOG_PAGE_BYTES", eventlog.DefaultPageBytes, "event data one history page or one replay read holds at most, in bytes")
 	f.String(&c.TokenAudience, "token-audience", "SSELOG_TOKEN_AUDIENCE", "", "when set, subscriber tokens must carry this aud claim")
 	f.String(&c.TokenIssuer, "token-issuer", "SSELOG_TOKEN_ISSUER", "", "when set, subscriber tokens must carry this iss claim")
+	f.String(&c.MetricsAddr, "metrics-addr", "SSELOG_METRICS_ADDR", "", "serve /metrics on this address only (say 127.0.0.1:9090) instead of the public one")
 	f.String(&c.Pprof, "pprof", "SSELOG_PPROF", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
 	if err := f.Parse(args); err != nil {
 		return c, err
@@ -171,6 +173,11 @@ func (c serveConfig) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("--log-format %q: want text or json", c.LogFormat)
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("--metrics-addr %q: want host:port: %v", c.MetricsAddr, err)
+		}
+	}
 	if c.Pprof != "" && !isLoopback(c.Pprof) {
 		bad("--pprof %q: profiling is served only on a loopback address", c.Pprof)
 	}
@@ -217,7 +224,7 @@ func (c serveConfig) logAttrs() []any {
 		"cors_origins", c.CORSOrigins, "tls", c.TLSCert != "", "shutdown_timeout", c.ShutdownTimeout,
 		"log_format", c.LogFormat, "pprof", c.Pprof, "read_timeout", c.ReadTimeout,
 		"max_streams", c.MaxStreams, "max_streams_per_user", c.MaxStreamsPerUser,
-		"tail_bytes", c.TailBytes, "page_bytes", c.PageBytes, "token_audience", c.TokenAudience, "token_issuer", c.TokenIssuer,
+		"metrics_addr", c.MetricsAddr, "tail_bytes", c.TailBytes, "page_bytes", c.PageBytes, "token_audience", c.TokenAudience, "token_issuer", c.TokenIssuer,
 	}
 }
 

@@ -49,7 +49,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(cfg, lg, logger)
+	srv, a, err := newHTTPServer(cfg, lg, logger)
 	if err != nil {
 		return errors.Join(err, lg.Close())
 	}
@@ -74,6 +74,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	if err != nil {
 		return errors.Join(err, ln.Close(), lg.Close())
 	}
+	stopMetrics, err := startMetrics(cfg.MetricsAddr, a, logger)
+	if err != nil {
+		return errors.Join(err, stopPprof(), ln.Close(), lg.Close())
+	}
 
 	errc := make(chan error, 1)
 	go func() {
@@ -89,7 +93,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	case serveErr = <-errc:
 		serveErr = fmt.Errorf("serve on %s: %w", ln.Addr(), serveErr)
 	}
-	err = errors.Join(serveErr, shutdown(srv, cfg.ShutdownTimeout), stopPprof(), lg.Close())
+	err = errors.Join(serveErr, shutdown(srv, cfg.ShutdownTimeout), stopPprof(), stopMetrics(), lg.Close())
 	if err != nil {
 		logger.Error("sselog stopped", "uptime", time.Since(started).Round(time.Millisecond), "err", err)
 		return err
@@ -103,7 +107,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 // deadline per write instead); ReadTimeout bounds every request from its
 // first byte (streams, history and backup clear it once accepted), and
 // ReadHeaderTimeout stops slowloris.
-func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*http.Server, error) {
+func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*http.Server, *api.Server, error) {
 	a, err := api.New(lg, api.Config{
 		PublisherKey:      cfg.PublisherKey,
 		SubscriberSecret:  cfg.SubscriberSecret,
@@ -114,13 +118,14 @@ func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*htt
 		ReadTimeout:       cfg.ReadTimeout,
 		MaxStreams:        cfg.MaxStreams,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		MetricsElsewhere:  cfg.MetricsAddr != "",
 		CORSOrigins:       cfg.origins(),
 		Stream:            stream.Options{Retry: cfg.Retry, Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, Logger: logger},
 		Version:           versionString(),
 		Logger:            logger,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
@@ -131,7 +136,29 @@ func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*htt
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(a.CloseStreams)
-	return srv, nil
+	return srv, a, nil
+}
+
+// startMetrics serves /metrics on its own listener when addr is set, and
+// returns its stop function.
+func startMetrics(addr string, a *api.Server, logger *slog.Logger) (stop func() error, err error) {
+	if addr == "" {
+		return func() error { return nil }, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second}
+	logger.Info("metrics listening", "metrics_addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics server", "addr", addr, "err", err)
+		}
+	}()
+	return srv.Close, nil
 }
 
 // shutdown stops accepting, ends streams (RegisterOnShutdown) and waits up
