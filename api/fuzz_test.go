@@ -88,3 +88,34 @@ func FuzzToken(f *testing.F) {
 		}
 	})
 }
+
+// tooDeep is the fuzz oracle for nesting: an independent count of
+// how deep the JSON text nests arrays and objects.
+func tooDeep(b []byte, limit int) bool {
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			if depth++; depth > limit {
+				return true
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return false
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -180,7 +181,7 @@ func (s *Server) writeHistory(w http.ResponseWriter, events []eventlog.Event, en
 func pageParams(r *http.Request) (eventlog.ID, int, error) {
 	q := r.URL.Query()
 	after := eventlog.ZeroID
-	if v := q.Get("after"); v != "" {
+	if v := strings.TrimSpace(q.Get("after")); v != "" { // trimmed as Last-Event-ID is
 		id, err := eventlog.ParseID(v)
 		if err != nil {
 			return after, 0, fmt.Errorf("%w: after=%q is not an event id (a 26-character ULID)", errBadRequest, sse.Clip(v, 40))
