@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -27,6 +28,9 @@ import (
 func TestStreamsCannotExhaustFiles(t *testing.T) {
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("prlimit (util-linux) is required in CI; .ci/run installs it")
+		}
 		t.Skip("prlimit (util-linux) not installed")
 	}
 	s := startServerWrapped(t, t.TempDir()+"/sselog.db", nil, []string{prlimit, "--nofile=256:256", "--"},

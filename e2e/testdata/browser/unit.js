@@ -220,6 +220,22 @@ test("a 503 is retried with backoff until close()", async () => {
   eq((await requests(key)).length, n, "no request after close()");
 });
 
+test("a 429 waits at least its Retry-After, then reconnects", async () => {
+  const key = newKey();
+  const { got, opts } = recorder({ backoff: { baseMs: 5, maxMs: 20 } });
+  const plan = [{ status: 429, retryAfter: "1" }, { status: 429, retryAfter: "1" }, { events: [{ id: id(1), data: "1" }] }];
+  track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => got.retries.length >= 1, "a retry");
+  eq(got.retries[0].status, 429, "retry status");
+  ok(got.retries[0].delay >= 1000, `delay ${got.retries[0].delay} ms honours Retry-After: 1`);
+  ok(got.retries[0].delay < 1000 + 20, `delay ${got.retries[0].delay} ms adds at most the jitter`);
+  eq(sse.retryAfterMs("7"), 7000, "seconds");
+  eq(sse.retryAfterMs(""), 0, "absent");
+  eq(sse.retryAfterMs("soon"), 0, "junk");
+  eq(sse.retryAfterMs("99999"), 300000, "capped at 5 minutes");
+  ok(sse.retryAfterMs(new Date(Date.now() + 3000).toUTCString()) > 1000, "an HTTP date");
+});
+
 test("storageKey persists the last id; a new subscribe resumes from it", async () => {
   const key = newKey();
   const storageKey = `test:${key}`;
