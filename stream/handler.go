@@ -59,6 +59,7 @@ type Handler struct {
 	frames *frameCache // nil formats per subscriber (benchmark baseline)
 
 	retryFrame   []byte
+	clearIdle    bool // the heartbeat may come after a write deadline: clear it while idle
 	deadlineWarn sync.Once
 	flushWarn    sync.Once
 }
@@ -79,6 +80,7 @@ func NewHandler(src Source, hub *Hub, opts Options) *Handler {
 		opts.Logger = slog.Default()
 	}
 	h := &Handler{src: src, hub: hub, opts: opts, log: opts.Logger, frames: new(frameCache)}
+	h.clearIdle = opts.Heartbeat > opts.WriteTimeout/2
 	h.retryFrame = []byte("retry: " + strconv.FormatInt(opts.Retry.Milliseconds(), 10) + "\n\n")
 	return h
 }

@@ -129,12 +129,27 @@ func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 	}
 }
 
+// idle clears the write deadline before the stream waits, when the next
+// heartbeat may come after it: over HTTP/2 a deadline that passes while
+// nothing is written resets the stream. The next write arms it again.
+// With the usual settings (heartbeat at most half the write timeout) the
+// deadline is always pushed forward before it can pass, and this costs
+// nothing.
+func (s *session) idle() {
+	if !s.h.clearIdle || s.noDeadline || s.deadlineAt.IsZero() {
+		return
+	}
+	_ = s.setDeadline(time.Time{})
+	s.deadlineAt = time.Time{}
+}
+
 // expired reports whether the stream's end has passed.
 func (s *session) expired() bool { return !s.end.IsZero() && !time.Now().Before(s.end) }
 
 // wait blocks until there may be something to read, writing heartbeats
 // meanwhile; false means the stream is over.
 func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
+	s.idle()
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,6 +168,7 @@ func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
 				return false
 			}
 			s.h.hub.heartbeats.Add(1)
+			s.idle()
 		}
 	}
 }

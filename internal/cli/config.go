@@ -149,12 +149,6 @@ func (c serveConfig) validate() error {
 	if c.TailBytes <= 0 || c.PageBytes <= 0 {
 		bad("--tail-bytes %d and --page-bytes %d must be positive", c.TailBytes, c.PageBytes)
 	}
-	if c.Heartbeat > 0 && c.WriteTimeout > 0 && c.Heartbeat > c.WriteTimeout/2 {
-		// The write deadline is pushed forward at most every
-		// WriteTimeout/16; an HTTP/2 stream whose deadline passes while it
-		// idles is reset, so a heartbeat must come well before then.
-		bad("--heartbeat %s must be at most half of --write-timeout %s, or idle HTTP/2 streams are reset between heartbeats", c.Heartbeat, c.WriteTimeout)
-	}
 	if c.MaxStreams < 0 {
 		bad("--max-streams %d is negative", c.MaxStreams)
 	}

@@ -48,26 +48,3 @@ func TestKeysRefusedWhenWeak(t *testing.T) {
 		})
 	}
 }
-
-// TestHeartbeatWithinWriteTimeout: a heartbeat that does not come well
-// within the write timeout would let an idle HTTP/2 stream's write
-// deadline expire (and the stream be reset) between two beats: refused.
-func TestHeartbeatWithinWriteTimeout(t *testing.T) {
-	for _, c := range []struct {
-		heartbeat, writeTimeout string
-		ok                      bool
-	}{
-		{"15s", "30s", true},
-		{"29s", "30s", false},
-		{"30s", "30s", false},
-		{"60s", "30s", false},
-		{"1s", "2s", true},
-	} {
-		_, err := parseServeConfig([]string{"--heartbeat", c.heartbeat, "--write-timeout", c.writeTimeout}, testkit.Env(), &bytes.Buffer{})
-		if c.ok {
-			assert.NoError(t, err, "heartbeat %s, write timeout %s", c.heartbeat, c.writeTimeout)
-		} else if assert.Error(t, err, "heartbeat %s, write timeout %s", c.heartbeat, c.writeTimeout) {
-			assert.Contains(t, err.Error(), "--heartbeat")
-		}
-	}
-}
