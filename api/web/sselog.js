@@ -159,6 +159,10 @@ export async function probe(url, signal) {
  * status. Options:
  *   url          the stream URL, e.g. "/v1/users/alice/stream" (required)
  *   token        subscriber token, sent as ?token=
+ *   getToken     async () => a fresh token; asked before each reconnect of
+ *                its own (the server ends a stream when its token expires,
+ *                and answers 401 to an expired one), so a 401 stops the
+ *                client only if the fresh token is refused too
  *   events       {name: (data, id, name) => …} for named events ("message"
  *                for unnamed ones); EventSource only delivers names it
  *                listens for, so list every name (null: onMessage only)
@@ -185,6 +189,7 @@ export function subscribe(options) {
   const random = opts.random || Math.random;
 
   let lastId = opts.lastEventId || readStored(opts.storageKey);
+  let token = opts.token;
   let status = "";
   let es = null;
   let timer = 0;
@@ -242,7 +247,7 @@ export function subscribe(options) {
   const connect = () => {
     timer = 0;
     if (stopped) return;
-    const src = new EventSource(buildUrl(opts.url, { token: opts.token, lastEventId: lastId }));
+    const src = new EventSource(buildUrl(opts.url, { token, lastEventId: lastId }));
     es = src;
     src.onopen = () => {
       attempt = 0;
@@ -272,9 +277,17 @@ export function subscribe(options) {
   // retry runs after the browser gave up: it learns why, then either stops
   // for good or opens a new EventSource after a jittered wait.
   const retry = async () => {
+    if (opts.getToken) {
+      try {
+        token = (await opts.getToken()) || token;
+      } catch (err) {
+        report(err);
+      }
+      if (stopped) return;
+    }
     probing = new AbortController();
     const { status: code, retryAfterMs: after } = await probe(
-      buildUrl(opts.url, { token: opts.token, lastEventId: lastId }),
+      buildUrl(opts.url, { token, lastEventId: lastId }),
       probing.signal,
     );
     probing = null;
