@@ -112,3 +112,29 @@ func TestStreamsCannotExhaustFiles(t *testing.T) {
 	streams = nil
 	s.Stop()
 }
+
+// TestDeclaredBodyCutByTheBinary: the built server, in open mode, cuts a
+// publish whose declared body never comes at --read-timeout and closes
+// the connection, and a GET with a declared body is answered at once.
+func TestDeclaredBodyCutByTheBinary(t *testing.T) {
+	s := startServer(t, t.TempDir()+"/sselog.db", "--read-timeout", "1s")
+	for _, head := range []string{
+		"POST /v1/broadcast HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"data\":",
+		"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n",
+	} {
+		conn, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		require.NoError(t, err)
+		_, err = io.WriteString(conn, head)
+		require.NoError(t, err)
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, "no answer to %q", head)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_, err = br.ReadByte()
+		assert.ErrorIs(t, err, io.EOF, "the server closes the connection")
+		_ = conn.Close()
+	}
+	s.Stop()
+}
