@@ -118,9 +118,9 @@ type scriptedSSE struct {
 type planStep struct {
 	Status     int         `json:"status"`     // non-zero: answer this and nothing else
 	RetryAfter string      `json:"retryAfter"` // Retry-After header with Status, when set
-	Retry  int         `json:"retry"`  // retry: field in ms, when set
-	Events []planEvent `json:"events"`
-	Close  bool        `json:"close"` // end the stream after the events
+	Retry      int         `json:"retry"`      // retry: field in ms, when set
+	Events     []planEvent `json:"events"`
+	Close      bool        `json:"close"` // end the stream after the events
 }
 
 type planEvent struct {
