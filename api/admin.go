@@ -18,6 +18,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 		s.fail(w, r, err)
 		return
 	}
+	acceptedLong(w)
 	started := false
 	name := "sselog-" + s.now().UTC().Format("20060102T150405Z") + ".db"
 	// The snapshot holds a read transaction for the whole copy, and a
@@ -49,13 +50,23 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 type healthBody struct {
 	Status  string `json:"status"`
 	Version string `json:"version,omitempty"`
-	Last    string `json:"lastEventId"`
-	Time    string `json:"time"`
+	Last    string `json:"lastEventId,omitempty"`
+	Time    string `json:"time,omitempty"`
 }
 
 // handleHealth answers liveness probes. It reads no file: a probe must not
-// queue behind a slow disk.
-func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+// queue behind a slow disk. It says only "ok": the version, the newest id
+// and the clock (which tell when the last publish happened) are for
+// ?details=1 with the publisher key.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if r.URL.Query().Get("details") == "" {
+		writeJSON(w, http.StatusOK, healthBody{Status: "ok"})
+		return
+	}
+	if err := s.requirePublisher(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, healthBody{
 		Status:  "ok",
 		Version: s.cfg.Version,

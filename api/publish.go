@@ -116,25 +116,21 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httproute
 	writeJSON(w, http.StatusCreated, out)
 }
 
-// bodyReadTimeout bounds how long a request body may take to arrive.
-const bodyReadTimeout = 30 * time.Second
-
 // readBody reads at most limit bytes; a larger body is a 413. The limit
 // applies to what arrives, whatever Content-Length claims.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", errTooLarge, r.ContentLength, limit)
 	}
-	// The server has no ReadTimeout (it would apply to streams too), so a
-	// body that trickles in is bounded here.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	// A body that trickles in is bounded by the request's read deadline
+	// (Server.guard).
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, limit)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, fmt.Errorf("%w: body not received within %s", errBadRequest, bodyReadTimeout)
+		return nil, fmt.Errorf("%w: body not received within the read timeout", errBadRequest)
 	case err != nil:
 		return nil, fmt.Errorf("%w: reading body: %v", errBadRequest, err)
 	case len(b) == 0:

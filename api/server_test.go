@@ -269,7 +269,7 @@ func TestWebAssets(t *testing.T) {
 // TestHealth answers without touching the file.
 func TestHealth(t *testing.T) {
 	a := newTestAPI(t, withKeys, func(c *Config) { c.Version = "v9" })
-	ans := a.do(t, http.MethodGet, "/healthz", nil)
+	ans := a.do(t, http.MethodGet, "/healthz?details=1", nil, "Authorization: Bearer "+testKey)
 	require.Equal(t, http.StatusOK, ans.Status)
 	m := ans.JSON(t)
 	assert.Equal(t, "ok", m["status"])

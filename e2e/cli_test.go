@@ -25,8 +25,8 @@ import (
 )
 
 const (
-	cliKey    = "cli-publisher-key"
-	cliSecret = "cli-subscriber-secret"
+	cliKey    = "cli-publisher-key-0123456789abcdef0123"
+	cliSecret = "cli-subscriber-secret-0123456789abcdef"
 )
 
 // runCLI runs a subcommand in-process with the keys in its environment
@@ -100,7 +100,7 @@ func TestCLI(t *testing.T) {
 
 	var stderr bytes.Buffer
 	err = cli.Run(context.Background(), []string{"tail", "--url", s.URL, "--user", "alice", "--token", "forged"}, testkit.Env(), &bytes.Buffer{}, &stderr)
-	require.ErrorContains(t, err, "403", "a refused token ends tail instead of retrying forever")
+	require.ErrorContains(t, err, "401", "a refused token ends tail instead of retrying forever")
 	err = cli.Run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--data", "{"}, testkit.Env(), &bytes.Buffer{}, &stderr)
 	require.ErrorContains(t, err, "not valid JSON")
 	err = cli.Run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--broadcast", "--data", "1"}, testkit.Env(), &bytes.Buffer{}, &stderr)
@@ -167,7 +167,7 @@ func TestCLIBackupDuringLoad(t *testing.T) {
 
 	var stderr bytes.Buffer
 	err = cli.Run(context.Background(), []string{"backup", "--url", s.URL, "-o", out}, testkit.Env("SSELOG_PUBLISHER_KEY=wrong"), &bytes.Buffer{}, &stderr)
-	require.ErrorContains(t, err, "403")
+	require.ErrorContains(t, err, "401")
 	_, err = os.Stat(out)
 	require.NoError(t, err, "a failed backup leaves the previous file in place")
 

@@ -174,6 +174,7 @@ func (l *Log) commit(reqs []*request) error {
 	now := l.opts.Now()
 	touched := make(map[string]struct{})
 	counts := make(map[string]uint64)
+	var newUsers int64
 	var added []Event
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		w := writer{tx: tx, log: l, now: now, buckets: make(map[string]*bolt.Bucket), counts: counts}
@@ -189,7 +190,11 @@ func (l *Log) commit(reqs []*request) error {
 		meta := tx.Bucket(bucketMeta)
 		for user, n := range counts {
 			k := metaKey(metaCount, user)
-			if err := putUint(meta, k, getUint(meta, k)+n); err != nil {
+			old := getUint(meta, k)
+			if user != "" && old == 0 {
+				newUsers++
+			}
+			if err := putUint(meta, k, old+n); err != nil {
 				return fmt.Errorf("update count: %w", err)
 			}
 			touched[user] = struct{}{}
@@ -201,6 +206,7 @@ func (l *Log) commit(reqs []*request) error {
 		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
 	}
 	if len(touched) > 0 {
+		l.counts.added(counts, newUsers)
 		l.tail.add(added)
 		last := l.gen.last
 		l.last.Store(&last)

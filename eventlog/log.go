@@ -38,6 +38,15 @@ type Options struct {
 	// answer live readers without touching the file; 0 means 16384, a
 	// negative value turns the cache off.
 	TailSize int
+	// TailBytes bounds the memory the tail holds (event data, names and
+	// a fixed overhead each): past it the oldest are evicted down to half
+	// of it, whatever TailSize says. 0 means DefaultTailBytes; negative,
+	// no byte bound.
+	TailBytes int
+	// PageBytes bounds the event data one ReadAfter returns (at least one
+	// event is), so a reader of large events holds a bounded page. 0
+	// means DefaultPageBytes; negative, no byte bound.
+	PageBytes int
 	// MoveDelay is how long appends gather in the journal before the
 	// mover files them into their users' buckets; 0 means 200 ms. Longer
 	// writes each user's page once for more events (200 ms: 36k -> 105k
@@ -49,6 +58,10 @@ type Options struct {
 	// Logger receives compaction errors; nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultTailBytes bounds the in-memory tail: 64 MiB fits a small VM and
+// holds thousands of typical events.
+const DefaultTailBytes = 64 << 20
 
 // Log is the durable event log. Its methods are safe for concurrent use.
 type Log struct {
@@ -69,6 +82,7 @@ type Log struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	deleted atomic.Uint64 // events removed by retention since Open
+	counts  counters
 	last    atomic.Pointer[ID]
 }
 
@@ -92,6 +106,12 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	if opts.TailSize == 0 {
 		opts.TailSize = 16384
+	}
+	if opts.TailBytes == 0 {
+		opts.TailBytes = DefaultTailBytes
+	}
+	if opts.PageBytes == 0 {
+		opts.PageBytes = DefaultPageBytes
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -121,15 +141,19 @@ func Open(path string, opts Options) (*Log, error) {
 		log:      opts.Logger,
 		queue:    make(chan *request, 1024),
 		moveKick: make(chan struct{}, 1),
-		notify:   newNotifier(),
+		notify:   newNotifier(opts.Now),
 	}
 	last, err := l.init()
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
+	if err := l.seedCounts(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
 	l.gen = newGenerator(last)
-	l.tail = newTail(opts.TailSize, last)
+	l.tail = newTail(opts.TailSize, opts.TailBytes, opts.PageBytes, last)
 	l.last.Store(&last)
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel

@@ -33,19 +33,28 @@ type Page struct {
 	// Last is the newest id committed when the page was read. A resume
 	// point above it was never issued by this log.
 	Last ID
+	// Truncated is set when the page stopped at Options.PageBytes before
+	// its count limit: read again after its last event for the rest.
+	Truncated bool
 }
 
 // Read limits.
 const (
 	DefaultLimit = 1000
 	MaxLimit     = 10000
+	// DefaultPageBytes bounds the event data one read returns, whatever
+	// its count limit: 256 KiB, a few events of the largest size or
+	// hundreds of small ones.
+	DefaultPageBytes = 256 << 10
 )
 
 // ReadAfter returns up to limit events with ids greater than after that are
 // addressed to user or broadcast, merged in id order. after == ZeroID reads
 // from the oldest retained event. user "" reads broadcasts only. limit <= 0
-// means DefaultLimit; it is capped at MaxLimit. Event.Data may be shared
-// with other readers: never modify it.
+// means DefaultLimit; it is capped at MaxLimit. A page also stops once it
+// holds Options.PageBytes of data (at least one event is returned), and
+// then says so in Truncated. Event.Data may be shared with other readers:
+// never modify it.
 func (l *Log) ReadAfter(user string, after ID, limit int) (Page, error) {
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -81,7 +90,7 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 			}
 			p.Gap = &Gap{Oldest: o}
 		}
-		return mergeAfter(&p, user, ub, bb, j, after, limit)
+		return mergeAfter(&p, user, ub, bb, j, after, limit, l.opts.PageBytes)
 	})
 	if err != nil {
 		return Page{}, fmt.Errorf("read %q after %s: %w", user, after, closedErr(err))
@@ -95,9 +104,10 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 // The journal holds only ids newer than every filed event, so it is read
 // (and other users' entries in it skipped) only once the merge reaches its
 // range: replaying old history never scans it.
-func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit int) error {
+func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit, maxBytes int) error {
 	cs := [3]cursor{seekAfter(ub, after), seekAfter(bb, after), seekAfter(j, after)}
 	journal := &cs[2]
+	size := 0
 	for len(p.Events) < limit {
 		var c *cursor
 		for i := range cs {
@@ -122,12 +132,17 @@ func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit in
 		case c == &cs[1]:
 			owner = ""
 		}
+		if maxBytes > 0 && size >= maxBytes {
+			p.Truncated = true
+			return nil
+		}
 		e, err := decodeEvent(c.k, rec)
 		if err != nil {
 			return err
 		}
 		e.User = owner
 		p.Events = append(p.Events, e)
+		size += len(e.Data) + len(e.Name)
 		c.next()
 	}
 	return nil
@@ -159,7 +174,7 @@ func oldestFor(user string, ub, bb, j *bolt.Bucket) (ID, error) {
 		return o, nil // filed events are older than any journal entry
 	}
 	var p Page
-	err := mergeAfter(&p, user, nil, nil, j, ZeroID, 1)
+	err := mergeAfter(&p, user, nil, nil, j, ZeroID, 1, 0)
 	if len(p.Events) > 0 {
 		o = p.Events[0].ID
 	}

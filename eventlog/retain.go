@@ -112,6 +112,7 @@ func (l *Log) overLimit() ([]string, error) {
 // id deleted. more reports that the bucket still holds events past a limit.
 func (l *Log) trim(user string) (deleted int, more bool, err error) {
 	var mark ID
+	var before, after uint64
 	err = l.db.Update(func(tx *bolt.Tx) error {
 		b := eventBucket(tx, user)
 		if b == nil {
@@ -120,6 +121,7 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 		meta := tx.Bucket(bucketMeta)
 		countKey := metaKey(metaCount, user)
 		count := getUint(meta, countKey)
+		before = count
 		cutoff, maxN := l.limits(user)
 		var keys [][]byte
 		c := b.Cursor()
@@ -156,7 +158,7 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 				return fmt.Errorf("remove empty bucket: %w", err)
 			}
 		}
-		deleted = len(keys)
+		deleted, after = len(keys), count
 		if len(keys) > 0 {
 			copy(mark[:], keys[len(keys)-1])
 		}
@@ -167,6 +169,9 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 	}
 	l.tail.raise(mark)
 	l.deleted.Add(uint64(deleted))
+	if deleted > 0 {
+		l.counts.removed(user, before, after)
+	}
 	return deleted, more, nil
 }
 

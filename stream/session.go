@@ -27,6 +27,8 @@ type session struct {
 	deadlineAt time.Time // when the write deadline was last pushed forward
 	noDeadline bool      // the writer cannot set deadlines
 	timer      *time.Timer
+	end        time.Time // the stream ends here (zero: never)
+	endC       <-chan time.Time
 	scratch    []byte // per-subscriber formatting when the cache is off
 }
 
@@ -65,6 +67,11 @@ func (s *session) run(r *http.Request) {
 
 	s.timer = time.NewTimer(s.h.opts.Heartbeat)
 	defer s.timer.Stop()
+	if !s.end.IsZero() {
+		t := time.NewTimer(time.Until(s.end))
+		defer t.Stop()
+		s.endC = t.C
+	}
 	if err := s.send(first, nil); err != nil {
 		s.writeFailed(err)
 		return
@@ -77,7 +84,7 @@ func (s *session) run(r *http.Request) {
 // wakes it, and it never holds more than one page.
 func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 	for firstRead := true; ; firstRead = false {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.expired() {
 			return
 		}
 		uc, bc := s.h.src.Changed(s.user), s.h.src.Changed("")
@@ -112,8 +119,8 @@ func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 			s.writeFailed(err)
 			return
 		}
-		if len(page.Events) == pageSize {
-			continue
+		if len(page.Events) == pageSize || page.Truncated {
+			continue // more to replay: a page is bounded in count and in bytes
 		}
 		s.catchingUp = false
 		if !s.wait(ctx, uc, bc) {
@@ -122,15 +129,35 @@ func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 	}
 }
 
+// idle clears the write deadline before the stream waits, when the next
+// heartbeat may come after it: over HTTP/2 a deadline that passes while
+// nothing is written resets the stream. The next write arms it again.
+// With the usual settings (heartbeat at most half the write timeout) the
+// deadline is always pushed forward before it can pass, and this costs
+// nothing.
+func (s *session) idle() {
+	if !s.h.clearIdle || s.noDeadline || s.deadlineAt.IsZero() {
+		return
+	}
+	_ = s.setDeadline(time.Time{})
+	s.deadlineAt = time.Time{}
+}
+
+// expired reports whether the stream's end has passed.
+func (s *session) expired() bool { return !s.end.IsZero() && !time.Now().Before(s.end) }
+
 // wait blocks until there may be something to read, writing heartbeats
 // meanwhile; false means the stream is over.
 func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
+	s.idle()
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-s.h.hub.Done():
 			return false
+		case <-s.endC:
+			return false // the credential expired: end cleanly, the client comes back with a new one
 		case <-uc:
 			return true
 		case <-bc:
@@ -141,6 +168,7 @@ func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
 				return false
 			}
 			s.h.hub.heartbeats.Add(1)
+			s.idle()
 		}
 	}
 }

@@ -29,6 +29,7 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := f.Parse(args); err != nil {
 		return err
 	}
+	key = strings.TrimSpace(key) // as serve trims it
 	if out == "" {
 		return errors.New("backup: -o FILE is required")
 	}
