@@ -19,6 +19,9 @@ type Store interface {
 	Append(ctx context.Context, in eventlog.Input) (eventlog.ID, error)
 	// AppendBatch stores events in one commit, all or nothing.
 	AppendBatch(ctx context.Context, events []eventlog.Input) ([]eventlog.ID, error)
+	// AppendKeyedBatch is AppendBatch under one idempotency key for the
+	// whole batch, in a key space of its own.
+	AppendKeyedBatch(ctx context.Context, key string, events []eventlog.Input) ([]eventlog.ID, error)
 	// Stats returns the figures /metrics reports.
 	Stats() (eventlog.Stats, error)
 	// SnapshotSized writes a consistent copy of the store to w, calling

@@ -10,6 +10,9 @@ var (
 	ErrInvalidID = errors.New("invalid event id")
 	// ErrInvalidEvent means an event cannot be stored as given.
 	ErrInvalidEvent = errors.New("invalid event")
+	// ErrIdempotencyKeyReused means an idempotency key within its window
+	// was first used with a different request (target or payload).
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused")
 )
 
 func truncate(s string, n int) string {
