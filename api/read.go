@@ -88,6 +88,23 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 		s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))
 		return
 	}
+	if p.Unknown {
+		// Never issued to this user (say, a cursor from after the backup
+		// this file was restored from): say so, as the stream does, and
+		// point next at the newest id the user can read, so a poller
+		// follows what comes now.
+		oldest, err := s.log.ReadAfter(user, eventlog.ZeroID, 1)
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))
+			return
+		}
+		out := historyPage{Events: []historyEvent{}, Next: p.Newest.String(), Gap: &historyGap{Reason: "unknown-last-event-id"}}
+		if len(oldest.Events) > 0 {
+			out.Gap.OldestID = oldest.Events[0].ID.String()
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
 	out := historyPage{Events: make([]historyEvent, len(p.Events)), Next: after.String()}
 	for i, e := range p.Events {
 		name := e.Name
@@ -97,27 +114,16 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 		out.Events[i] = historyEvent{ID: e.ID.String(), Event: name, Data: e.Data, Time: e.Time.UTC().Format(time.RFC3339Nano)}
 		out.Next = out.Events[i].ID
 	}
-	switch {
-	case p.Gap != nil:
+	if p.Gap != nil {
 		out.Gap = &historyGap{Reason: "retention"}
 		if p.Gap.Oldest != eventlog.ZeroID {
 			out.Gap.OldestID = p.Gap.Oldest.String()
 		}
-	case after.Compare(p.Last) > 0:
-		// Never issued by this log (say, restored from an older backup):
-		// say so, as the stream does, and point next at the newest id so
-		// a poller follows what comes now instead of waiting for ids to
-		// pass a point from another history.
-		oldest, err := s.log.ReadAfter(user, eventlog.ZeroID, 1)
-		if err != nil {
-			s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))
-			return
+		if len(p.Events) == 0 {
+			// Nothing held after the hole yet: go on from its end, so
+			// the next poll does not report the same hole again.
+			out.Next = p.Gap.Through.String()
 		}
-		out.Gap = &historyGap{Reason: "unknown-last-event-id"}
-		if len(oldest.Events) > 0 {
-			out.Gap.OldestID = oldest.Events[0].ID.String()
-		}
-		out.Next = p.Last.String()
 	}
 	writeJSON(w, http.StatusOK, out)
 }

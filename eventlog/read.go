@@ -17,11 +17,18 @@ type Event struct {
 	Time time.Time
 }
 
-// Gap reports that retention deleted events a reader asked for.
+// Gap reports that retention deleted events a reader asked for: one hole,
+// from the resume point up to Through.
 type Gap struct {
-	// Oldest is the oldest id still held among the events the reader can
-	// receive (its user's and broadcasts); zero when none is held.
+	// Oldest is the first id held after the resume point among the events
+	// the reader can receive (its user's and broadcasts): the first event
+	// of the page; zero when none is held yet.
 	Oldest ID
+	// Through is the newest id retention deleted in the hole. A reader
+	// that reports each hole once remembers it: a later page with the
+	// same Through is the same hole. Resuming from Through itself is
+	// not a gap.
+	Through ID
 }
 
 // Page is the answer to ReadAfter.
@@ -30,9 +37,18 @@ type Page struct {
 	Events []Event
 	// Gap is set when events after the requested id were deleted.
 	Gap *Gap
-	// Last is the newest id committed when the page was read. A resume
-	// point above it was never issued by this log.
+	// Last is the newest id committed when the page was read.
 	Last ID
+	// Unknown is set when the resume point was never issued to this
+	// reader: it is not one of its user's events or the broadcasts held,
+	// nor covered by retention's marks (say, an id from after the backup
+	// a file was restored from, or another user's). Events are still the
+	// events after it; a reader that took the resume point from a client
+	// reports it and goes on from Newest instead.
+	Unknown bool
+	// Newest, when Unknown is set, is the newest id held among the events
+	// the reader can receive; zero when none is.
+	Newest ID
 }
 
 // Read limits.
@@ -73,20 +89,83 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 			ub = tx.Bucket(bucketUsers).Bucket([]byte(user))
 		}
 		j := tx.Bucket(bucketJournal)
-		if after != ZeroID && (bytesLess(after[:], getID(meta, metaKey(metaGap, user)).Bytes()) ||
-			bytesLess(after[:], getID(meta, metaKey(metaGap, "")).Bytes())) {
-			o, err := oldestFor(user, ub, bb, j)
-			if err != nil {
+		// Marks: the newest id retention deleted from each bucket; every
+		// older id of that bucket is deleted too.
+		// ZeroID means "from the oldest retained": never a gap.
+		var through ID
+		if after == ZeroID {
+			return mergeAfter(&p, user, ub, bb, j, after, limit)
+		}
+		covered := false
+		for _, mark := range []ID{getID(meta, metaKey(metaGap, user)), getID(meta, metaKey(metaGap, ""))} {
+			if after.Compare(mark) < 0 && mark.Compare(through) > 0 {
+				through = mark
+			}
+			covered = covered || after.Compare(mark) <= 0
+		}
+		if !covered && !held(user, ub, bb, j, after) {
+			p.Unknown = true
+			var err error
+			if p.Newest, err = newestFor(user, ub, bb, j); err != nil {
 				return err
 			}
-			p.Gap = &Gap{Oldest: o}
 		}
-		return mergeAfter(&p, user, ub, bb, j, after, limit)
+		if err := mergeAfter(&p, user, ub, bb, j, after, limit); err != nil {
+			return err
+		}
+		if through != ZeroID {
+			p.Gap = &Gap{Through: through}
+			if len(p.Events) > 0 {
+				p.Gap.Oldest = p.Events[0].ID
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return Page{}, fmt.Errorf("read %q after %s: %w", user, after, closedErr(err))
 	}
 	return p, nil
+}
+
+// held reports whether id is an event user can receive that is still
+// stored: one of its own, filed or in the journal, or a broadcast.
+func held(user string, ub, bb, j *bolt.Bucket, id ID) bool {
+	if bb.Get(id[:]) != nil || (ub != nil && ub.Get(id[:]) != nil) {
+		return true
+	}
+	v := j.Get(id[:])
+	if v == nil {
+		return false
+	}
+	owner, _, err := splitJournal(v)
+	return err == nil && (owner == "" || owner == user)
+}
+
+// newestFor returns the newest id held among the events user can receive.
+func newestFor(user string, ub, bb, j *bolt.Bucket) (ID, error) {
+	// Journal entries are newer than every filed event.
+	c := j.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		owner, _, err := splitJournal(v)
+		if err != nil {
+			return ZeroID, fmt.Errorf("journal %x: %w", k, err)
+		}
+		if owner == "" || owner == user {
+			var id ID
+			copy(id[:], k)
+			return id, nil
+		}
+	}
+	var n ID
+	for _, b := range []*bolt.Bucket{ub, bb} {
+		if b == nil {
+			continue
+		}
+		if k, _ := b.Cursor().Last(); k != nil && bytes.Compare(k, n[:]) > 0 {
+			copy(n[:], k)
+		}
+	}
+	return n, nil
 }
 
 // mergeAfter seeks the user's bucket, the broadcast bucket and the journal
