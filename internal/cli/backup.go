@@ -32,6 +32,9 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	if out == "" {
 		return errors.New("backup: -o FILE is required")
 	}
+	if err := refuseLive(out); err != nil {
+		return err
+	}
 	c, err := client.New(base, client.WithPublisherKey(key))
 	if err != nil {
 		return err
@@ -44,6 +47,10 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	st, err := verifyBackup(tmp)
 	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := refuseLive(out); err != nil { // a server may have started on it meanwhile
 		_ = os.Remove(tmp)
 		return err
 	}
