@@ -208,6 +208,7 @@ func (l *Log) expireIdempotency(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("expire idempotency keys: %w", closedErr(err))
 		}
+		l.counts.keysExpired.Add(uint64(n))
 		if n < compactBatch {
 			return nil
 		}

@@ -32,6 +32,10 @@ type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered;
 	// 0 means 24 h.
 	IdempotencyWindow time.Duration
+	// KeyExpiryInterval is how often idempotency keys past the window are
+	// forgotten, on a schedule of its own (CompactInterval 0 does not stop
+	// it); 0 means one minute, a negative value never in the background.
+	KeyExpiryInterval time.Duration
 	// MaxGroup bounds how many events one group commit holds; 0 means 8192.
 	MaxGroup int
 	// TailSize is how many of the newest events (at least) are kept in memory to
@@ -70,6 +74,7 @@ type Log struct {
 	wg      sync.WaitGroup
 	deleted atomic.Uint64 // events removed by retention since Open
 	last    atomic.Pointer[ID]
+	counts  counters
 }
 
 // Open opens or creates the log at path, creating its directory, and starts
@@ -86,6 +91,9 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	if opts.MoveDelay <= 0 {
 		opts.MoveDelay = defaultMoveDelay
+	}
+	if opts.KeyExpiryInterval == 0 {
+		opts.KeyExpiryInterval = time.Minute
 	}
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 8192
@@ -139,6 +147,9 @@ func Open(path string, opts Options) (*Log, error) {
 	if opts.CompactInterval > 0 {
 		l.wg.Go(func() { l.compactLoop(ctx) })
 	}
+	if opts.KeyExpiryInterval >= 0 {
+		l.wg.Go(func() { l.expiryLoop(ctx) })
+	}
 	return l, nil
 }
 
@@ -146,7 +157,7 @@ func Open(path string, opts Options) (*Log, error) {
 func (l *Log) init() (ID, error) {
 	var last ID
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketBroadcast, bucketMeta, bucketIdem, bucketIdemExp, bucketJournal} {
+		for _, name := range [][]byte{bucketUsers, bucketBroadcast, bucketMeta, bucketIdem, bucketIdemExp, bucketJournal, bucketDamaged} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

@@ -10,13 +10,20 @@ import (
 
 // Stats describes the log's contents.
 type Stats struct {
-	Users      int    // users holding at least one event
-	Events     uint64 // events held, broadcasts included
-	Broadcasts uint64 // broadcast events held
-	FileBytes  int64  // size of the data file
-	Oldest     ID     // oldest id held (zero if empty)
-	Newest     ID     // newest id ever committed (zero if none)
-	Deleted    uint64 // events deleted by retention since Open
+	Users       int    // users holding at least one event
+	Events      uint64 // events held, broadcasts included
+	Broadcasts  uint64 // broadcast events held
+	FileBytes   int64  // size of the data file
+	Oldest      ID     // oldest id held (zero if empty)
+	Newest      ID     // newest id ever committed (zero if none)
+	Deleted     uint64 // events deleted by retention since Open
+	KeysExpired uint64 // idempotency keys forgotten since Open
+	// Failures of the background work since Open, each logged once: a
+	// move of the journal, a retention pass, a key expiry pass.
+	MoveErrors, RetentionErrors, KeyExpiryErrors uint64
+	// DamagedRecords counts stored records found damaged since Open
+	// (logged, never served).
+	DamagedRecords uint64
 }
 
 // Stats counts the log's contents. It visits every user bucket, so it is
@@ -57,5 +64,10 @@ func (l *Log) Stats() (Stats, error) {
 		return Stats{}, fmt.Errorf("stats %s: %w", l.path, closedErr(err))
 	}
 	s.Deleted = l.deleted.Load()
+	s.KeysExpired = l.counts.keysExpired.Load()
+	s.MoveErrors = l.counts.moveErrors.Load()
+	s.RetentionErrors = l.counts.retentionErrors.Load()
+	s.KeyExpiryErrors = l.counts.keyExpiryErrors.Load()
+	s.DamagedRecords = l.counts.damaged.Load()
 	return s, nil
 }

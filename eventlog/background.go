@@ -1,0 +1,84 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The log's background work — the journal mover, retention and key
+// expiry — runs as three loops, each on its own schedule: one failing
+// (logged and counted, see Stats) never stops another, and each tries
+// again at its next turn.
+
+// counters are the background work's figures since Open.
+type counters struct {
+	keysExpired     atomic.Uint64
+	moveErrors      atomic.Uint64
+	retentionErrors atomic.Uint64
+	keyExpiryErrors atomic.Uint64
+	damaged         atomic.Uint64
+}
+
+// moveRetry is how long the mover waits before trying again after a
+// failure, when no new append wakes it sooner.
+const moveRetry = time.Second
+
+// moveFailed logs and counts a failed move and schedules another try.
+func (l *Log) moveFailed(ctx context.Context, err error) {
+	l.counts.moveErrors.Add(1)
+	l.log.Error("move journal", "path", l.path, "err", err, "retry_in", moveRetry)
+	t := time.AfterFunc(moveRetry, l.kickMover)
+	context.AfterFunc(ctx, func() { t.Stop() })
+}
+
+// compactLoop applies retention every CompactInterval.
+func (l *Log) compactLoop(ctx context.Context) {
+	t := time.NewTicker(l.opts.CompactInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := l.retain(ctx); err != nil && ctx.Err() == nil {
+				l.counts.retentionErrors.Add(1)
+				l.log.Error("retention", "path", l.path, "err", err)
+			}
+		}
+	}
+}
+
+// expiryLoop forgets idempotency keys past their window every
+// KeyExpiryInterval, whether or not retention runs.
+func (l *Log) expiryLoop(ctx context.Context) {
+	t := time.NewTicker(l.opts.KeyExpiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.expireIdempotency(ctx); err != nil && ctx.Err() == nil {
+				l.counts.keyExpiryErrors.Add(1)
+				l.log.Error("expire idempotency keys", "path", l.path, "err", err)
+			}
+		}
+	}
+}
+
+// setAside keeps a damaged value in bucketDamaged under its key.
+func setAside(tx *bolt.Tx, k, v []byte) error {
+	b, err := tx.CreateBucketIfNotExists(bucketDamaged)
+	if err != nil {
+		return fmt.Errorf("set aside %x: %w", k, err)
+	}
+	if err := b.Put(bytes.Clone(k), bytes.Clone(v)); err != nil {
+		return fmt.Errorf("set aside %x: %w", k, err)
+	}
+	return nil
+}
