@@ -13,6 +13,8 @@ var (
 	// ErrIdempotencyKeyReused means an idempotency key within its window
 	// was first used with a different request (target or payload).
 	ErrIdempotencyKeyReused = errors.New("idempotency key reused")
+	// ErrDamaged means the data file, or a record in it, is damaged.
+	ErrDamaged = errors.New("the data file is damaged")
 )
 
 func truncate(s string, n int) string {

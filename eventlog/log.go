@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,12 +107,10 @@ func Open(path string, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("open log %s: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        time.Second,
-		NoFreelistSync: true, // rebuilt on open; saves a write per commit
-		FreelistType:   bolt.FreelistMapType,
-	})
+	db, err := openBolt(path, opts.Logger)
 	switch {
+	case errors.Is(err, ErrDamaged):
+		return nil, fmt.Errorf("open log %s: %w; check it with \"sselog check %s\", and restore the last backup (stop the server, put the backup file at this path)", path, err, path)
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open log %s: the file is locked by another process (is another sselog running?): %w", path, err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
@@ -151,6 +150,32 @@ func Open(path string, opts Options) (*Log, error) {
 		l.wg.Go(func() { l.expiryLoop(ctx) })
 	}
 	return l, nil
+}
+
+// openBolt opens the bbolt file at path. An existing file is checked
+// first (precheck): bbolt trusts the file, and a damaged one would end the
+// process in a goroutine of bbolt's own. A panic bbolt raises in this
+// goroutine is turned into an error too.
+func openBolt(path string, logger *slog.Logger) (db *bolt.DB, err error) {
+	switch fi, serr := os.Stat(path); {
+	case serr == nil && fi.Size() == 0:
+		logger.Warn("the data file is empty (0 bytes): creating a new log in it", "path", path)
+	case serr == nil:
+		if err := lockedPrecheck(path); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrDamaged, p)
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        time.Second,
+		NoFreelistSync: true, // rebuilt on open; saves a write per commit
+		FreelistType:   bolt.FreelistMapType,
+	})
 }
 
 // init creates the fixed buckets and returns the largest id on disk.

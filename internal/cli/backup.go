@@ -87,11 +87,12 @@ func download(ctx context.Context, c *client.Client, path string, quiet bool, st
 	return nil
 }
 
-// verifyBackup checks the downloaded file page by page with bbolt's own
-// consistency check (read-only, so the file is not touched), then opens a
-// scratch copy with eventlog (Open writes) to count what it holds.
+// verifyBackup checks the downloaded file as "sselog check" does — its
+// structure, bbolt's consistency check and every record's checksum —
+// read-only, then opens a scratch copy with eventlog (Open writes) to
+// count what it holds.
 func verifyBackup(path string) (eventlog.Stats, error) {
-	if err := eventlog.Verify(path); err != nil {
+	if _, err := eventlog.Check(path); err != nil {
 		return eventlog.Stats{}, fmt.Errorf("verify backup: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "sselog-verify-")

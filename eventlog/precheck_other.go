@@ -1,0 +1,5 @@
+//go:build !unix
+
+package eventlog
+
+func lockedPrecheck(path string) error { return precheck(path) }
