@@ -265,7 +265,7 @@ func (w *writer) apply(r *request) error {
 		// bbolt keeps the value slice until the transaction ends: never
 		// overwrite a record already Put; only append after it.
 		start := len(w.buf)
-		w.buf = encodeRecord(appendJournalHeader(w.buf, in.User), w.now.UnixNano(), in.Name, in.Data)
+		w.buf = encodeRecord(appendJournalHeader(w.buf, in.User), id, w.now.UnixNano(), in.Name, in.Data)
 		if err := w.journal.Put(id[:], w.buf[start:len(w.buf):len(w.buf)]); err != nil {
 			return fmt.Errorf("append %q: %w", in.User, err)
 		}

@@ -15,6 +15,17 @@ import (
 // (logged and counted, see Stats) never stops another, and each tries
 // again at its next turn.
 
+// damagedRecord logs and counts a stored record that failed to decode or
+// its checksum, once per record however often readers meet it.
+func (l *Log) damagedRecord(k []byte, err error) {
+	if _, seen := l.damagedSeen.LoadOrStore(string(k), struct{}{}); seen {
+		return
+	}
+	l.counts.damaged.Add(1)
+	l.log.Error("damaged record skipped (never served); run sselog check on a copy of the data file",
+		"path", l.path, "key", fmt.Sprintf("%x", k), "err", err)
+}
+
 // counters are the background work's figures since Open.
 type counters struct {
 	keysExpired     atomic.Uint64

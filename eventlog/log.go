@@ -76,6 +76,8 @@ type Log struct {
 	deleted atomic.Uint64 // events removed by retention since Open
 	last    atomic.Pointer[ID]
 	counts  counters
+	// damagedSeen holds the keys of damaged records already reported.
+	damagedSeen sync.Map
 }
 
 // Open opens or creates the log at path, creating its directory, and starts

@@ -94,7 +94,7 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 		// ZeroID means "from the oldest retained": never a gap.
 		var through ID
 		if after == ZeroID {
-			return mergeAfter(&p, user, ub, bb, j, after, limit)
+			return mergeAfter(&p, user, ub, bb, j, after, limit, l.damagedRecord)
 		}
 		covered := false
 		for _, mark := range []ID{getID(meta, metaKey(metaGap, user)), getID(meta, metaKey(metaGap, ""))} {
@@ -110,7 +110,7 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 				return err
 			}
 		}
-		if err := mergeAfter(&p, user, ub, bb, j, after, limit); err != nil {
+		if err := mergeAfter(&p, user, ub, bb, j, after, limit, l.damagedRecord); err != nil {
 			return err
 		}
 		if through != ZeroID {
@@ -174,7 +174,10 @@ func newestFor(user string, ub, bb, j *bolt.Bucket) (ID, error) {
 // The journal holds only ids newer than every filed event, so it is read
 // (and other users' entries in it skipped) only once the merge reaches its
 // range: replaying old history never scans it.
-func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit int) error {
+//
+// A record that fails to decode or its checksum is never returned: it is
+// handed to damaged (may be nil) and the merge goes on past it.
+func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit int, damaged func(k []byte, err error)) error {
 	cs := [3]cursor{seekAfter(ub, after), seekAfter(bb, after), seekAfter(j, after)}
 	journal := &cs[2]
 	for len(p.Events) < limit {
@@ -192,7 +195,11 @@ func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit in
 		case c == journal:
 			var err error
 			if owner, rec, err = splitJournal(c.v); err != nil {
-				return fmt.Errorf("journal %x: %w", c.k, err)
+				if damaged != nil {
+					damaged(c.k, fmt.Errorf("journal entry: %w", err))
+				}
+				c.next()
+				continue
 			}
 			if owner != "" && owner != user {
 				c.next()
@@ -203,7 +210,11 @@ func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit in
 		}
 		e, err := decodeEvent(c.k, rec)
 		if err != nil {
-			return err
+			if damaged != nil {
+				damaged(c.k, err)
+			}
+			c.next()
+			continue
 		}
 		e.User = owner
 		p.Events = append(p.Events, e)
@@ -238,7 +249,7 @@ func oldestFor(user string, ub, bb, j *bolt.Bucket) (ID, error) {
 		return o, nil // filed events are older than any journal entry
 	}
 	var p Page
-	err := mergeAfter(&p, user, nil, nil, j, ZeroID, 1)
+	err := mergeAfter(&p, user, nil, nil, j, ZeroID, 1, nil)
 	if len(p.Events) > 0 {
 		o = p.Events[0].ID
 	}
@@ -252,7 +263,7 @@ func decodeEvent(k, v []byte) (Event, error) {
 		return e, fmt.Errorf("decode key %x: %w", k, errCorrupt)
 	}
 	copy(e.ID[:], k)
-	ns, name, data, err := decodeRecord(v)
+	ns, name, data, err := decodeRecord(k, v)
 	if err != nil {
 		return e, fmt.Errorf("event %s: %w", e.ID, err)
 	}
