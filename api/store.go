@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/stream"
@@ -27,4 +28,7 @@ type Store interface {
 	// SnapshotSized writes a consistent copy of the store to w, calling
 	// begin with its size first.
 	SnapshotSized(w io.Writer, begin func(size int64) error) (int64, error)
+	// Stalled reports how long the commit in progress has been running
+	// (0 when none is), for /healthz.
+	Stalled() time.Duration
 }

@@ -141,7 +141,9 @@ func (l *Log) writeLoop() {
 				break fill
 			}
 		}
+		l.busySince.Store(int64(time.Since(l.started)) + 1) // see Stalled
 		l.commitGroup(group)
+		l.busySince.Store(0)
 	}
 }
 

@@ -78,6 +78,10 @@ type Log struct {
 	counts  counters
 	// damagedSeen holds the keys of damaged records already reported.
 	damagedSeen sync.Map
+	// started anchors monotonic time; busySince is when the commit in
+	// progress began (time since started, plus one), 0 when idle.
+	started   time.Time
+	busySince atomic.Int64
 }
 
 // Open opens or creates the log at path, creating its directory, and starts
@@ -131,6 +135,7 @@ func Open(path string, opts Options) (*Log, error) {
 		queue:    make(chan *request, 1024),
 		moveKick: make(chan struct{}, 1),
 		notify:   newNotifier(),
+		started:  time.Now(),
 	}
 	last, err := l.init()
 	if err != nil {
@@ -230,6 +235,18 @@ func closedErr(err error) error {
 		return ErrClosed
 	}
 	return err
+}
+
+// Stalled reports how long the commit in progress has been running, 0 when
+// none is. A commit that takes seconds means the store is stuck: the disk,
+// or a reader holding the file against growth (bbolt cannot remap under
+// an open read transaction).
+func (l *Log) Stalled() time.Duration {
+	v := l.busySince.Load()
+	if v == 0 {
+		return 0
+	}
+	return time.Since(l.started) - time.Duration(v-1)
 }
 
 // Path returns the file the log lives in.
