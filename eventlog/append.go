@@ -196,7 +196,7 @@ func (l *Log) commit(reqs []*request) error {
 	counts := make(map[string]uint64)
 	var added []Event
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		w := writer{tx: tx, log: l, now: now, buckets: make(map[string]*bolt.Bucket), counts: counts}
+		w := writer{tx: tx, log: l, now: now, ageNow: l.ageNow(), buckets: make(map[string]*bolt.Bucket), counts: counts}
 		defer func() { added = w.added }()
 		for _, r := range reqs {
 			if err := w.apply(r); err != nil {
@@ -235,6 +235,7 @@ type writer struct {
 	tx      *bolt.Tx
 	log     *Log
 	now     time.Time
+	ageNow  time.Time // the ageing clock, for idempotency keys (clock.go)
 	buckets map[string]*bolt.Bucket
 	counts  map[string]uint64
 	journal *bolt.Bucket

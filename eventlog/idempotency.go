@@ -76,7 +76,7 @@ func (w *writer) lookup(k []byte) []byte {
 		return nil
 	}
 	at := int64(binary.BigEndian.Uint64(v[16:idemHead]))
-	if !w.log.idemLive(at, w.now) {
+	if !w.log.idemLive(at, w.ageNow) {
 		return nil
 	}
 	return v
@@ -154,7 +154,7 @@ func (w *writer) rememberBatch(r *request) error {
 // put stores k → id, time, digest, rest, and an expiry index entry
 // (time, k) so the compactor can drop old keys with a seek.
 func (w *writer) put(k []byte, id ID, sum, rest []byte) error {
-	at := binary.BigEndian.AppendUint64(nil, uint64(w.now.UnixNano()))
+	at := binary.BigEndian.AppendUint64(nil, uint64(w.ageNow.UnixNano()))
 	v := make([]byte, 0, idemHead+len(sum)+len(rest))
 	v = append(append(append(append(v, id[:]...), at...), sum...), rest...)
 	if err := w.tx.Bucket(bucketIdem).Put(k, v); err != nil {
@@ -168,8 +168,8 @@ func (w *writer) put(k []byte, id ID, sum, rest []byte) error {
 	return nil
 }
 
-// idemLive reports whether a key stored at unix nanoseconds `at` is still
-// within the window at now.
+// idemLive reports whether a key stored at unix nanoseconds `at` (on the
+// ageing clock) is still within the window at now (ditto).
 func (l *Log) idemLive(at int64, now time.Time) bool {
 	return now.Sub(time.Unix(0, at)) < l.opts.IdempotencyWindow
 }
@@ -177,7 +177,7 @@ func (l *Log) idemLive(at int64, now time.Time) bool {
 // expireIdempotency forgets keys older than the window, oldest first, in
 // small transactions.
 func (l *Log) expireIdempotency(ctx context.Context) error {
-	limit := uint64(l.opts.Now().Add(-l.opts.IdempotencyWindow).UnixNano())
+	limit := uint64(l.ageNow().Add(-l.opts.IdempotencyWindow).UnixNano())
 	for ctx.Err() == nil {
 		n := 0
 		err := l.db.Update(func(tx *bolt.Tx) error {

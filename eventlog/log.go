@@ -49,8 +49,16 @@ type Options struct {
 	// events/s at 1,000 users in BenchmarkAppend), at the cost of a
 	// longer journal for reads that miss the tail to merge.
 	MoveDelay time.Duration
-	// Now is the clock; nil means time.Now.
+	// Now is the wall clock (ids and event times); nil means time.Now.
 	Now func() time.Time
+	// Elapsed is the time since Open on a monotonic clock, which ages
+	// events and idempotency keys (a step of the wall clock does not);
+	// nil means measured by Now's differences, which for time.Now is its
+	// monotonic reading.
+	Elapsed func() time.Duration
+	// MaxClockJump is how far the wall clock at Open may be ahead of the
+	// newest event before it is distrusted for ageing; 0 means 24 h.
+	MaxClockJump time.Duration
 	// Logger receives compaction errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -82,6 +90,9 @@ type Log struct {
 	// progress began (time since started, plus one), 0 when idle.
 	started   time.Time
 	busySince atomic.Int64
+	// The ageing clock (see ageNow): anchor is its reading at Open, now0
+	// the wall clock then.
+	anchor, now0 time.Time
 }
 
 // Open opens or creates the log at path, creating its directory, and starts
@@ -98,6 +109,9 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	if opts.MoveDelay <= 0 {
 		opts.MoveDelay = defaultMoveDelay
+	}
+	if opts.MaxClockJump <= 0 {
+		opts.MaxClockJump = 24 * time.Hour
 	}
 	if opts.KeyExpiryInterval == 0 {
 		opts.KeyExpiryInterval = time.Minute
@@ -142,6 +156,7 @@ func Open(path string, opts Options) (*Log, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
+	l.startClock(last)
 	l.gen = newGenerator(last)
 	l.tail = newTail(opts.TailSize, last)
 	l.last.Store(&last)

@@ -62,7 +62,7 @@ func (l *Log) limits(user string) (cutoff ID, maxEvents uint64) {
 		age, count = l.opts.BroadcastMaxAge, l.opts.BroadcastMaxEvents
 	}
 	if age > 0 {
-		_ = cutoff.SetTime(uint64(max(l.opts.Now().Add(-age).UnixMilli(), 0)))
+		_ = cutoff.SetTime(uint64(max(l.ageNow().Add(-age).UnixMilli(), 0)))
 	}
 	return cutoff, uint64(max(count, 0))
 }
