@@ -37,6 +37,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 		BroadcastMaxAge:    cfg.Retention,
 		BroadcastMaxEvents: cfg.MaxEvents,
 		CompactInterval:    cfg.CompactInterval,
+		MaxClockJump:       cfg.MaxClockJump,
 		Logger:             logger,
 	})
 	if err != nil {
