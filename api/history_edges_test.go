@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 )
 
 type historyAnswer struct {
@@ -29,20 +33,37 @@ func (a *testAPI) history(t *testing.T, user, after string) historyAnswer {
 	return h
 }
 
-// A cursor this log never issued to alice (another user's id) is unknown,
-// on every poll, and next moves to where alice can follow.
-func TestHistoryUnknownAfterOfAnotherUser(t *testing.T) {
-	a := newTestAPI(t, withKeys)
-	first := a.publish(t, "/v1/users/alice/events", `{"data":1}`).JSON(t)["id"].(string)
-	theirs := a.publish(t, "/v1/users/bob/events", `{"data":2}`).JSON(t)["id"].(string)
+// After a restore, a cursor issued after the backup was taken is unknown,
+// on every poll however many events the restored file stores since, and
+// next moves to the newest id.
+func TestHistoryUnknownAfterRestore(t *testing.T) {
+	old := eventlogtest.Open(t, eventlog.Options{})
+	ctx := t.Context()
+	first, err := old.Append(ctx, eventlog.Input{User: "alice", Data: []byte(`1`)})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "restored.db")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	_, err = old.Snapshot(f)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	lost, err := old.Append(ctx, eventlog.Input{User: "alice", Data: []byte(`2`)})
+	require.NoError(t, err)
+
+	lg := eventlogtest.OpenAt(t, path, eventlog.Options{})
+	srv, err := New(lg, Config{PublisherKey: testKey, SubscriberSecret: testSecret})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	a := &testAPI{URL: ts.URL, Log: lg, Srv: srv, TS: ts}
 	for range 3 {
-		a.publish(t, "/v1/users/bob/events", `{"data":3}`)
-		h := a.history(t, "alice", theirs)
+		newest := a.publish(t, "/v1/users/bob/events", `{"data":3}`).JSON(t)["id"].(string)
+		h := a.history(t, "alice", lost.String())
 		require.NotNil(t, h.Gap)
 		assert.Equal(t, "unknown-last-event-id", h.Gap.Reason)
-		assert.Equal(t, first, h.Gap.OldestID)
+		assert.Equal(t, first.String(), h.Gap.OldestID)
 		assert.Empty(t, h.Events)
-		assert.Equal(t, first, h.Next)
+		assert.Equal(t, newest, h.Next)
 	}
 }
 

@@ -89,16 +89,16 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 		return
 	}
 	if p.Unknown {
-		// Never issued to this user (say, a cursor from after the backup
-		// this file was restored from): say so, as the stream does, and
-		// point next at the newest id the user can read, so a poller
-		// follows what comes now.
+		// Never issued by this log (say, a cursor from after the backup
+		// this file was restored from, however many events came since):
+		// say so, as the stream does, and point next at the newest id,
+		// so a poller follows what comes now.
 		oldest, err := s.log.ReadAfter(user, eventlog.ZeroID, 1)
 		if err != nil {
 			s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))
 			return
 		}
-		out := historyPage{Events: []historyEvent{}, Next: p.Newest.String(), Gap: &historyGap{Reason: "unknown-last-event-id"}}
+		out := historyPage{Events: []historyEvent{}, Next: p.Last.String(), Gap: &historyGap{Reason: "unknown-last-event-id"}}
 		if len(oldest.Events) > 0 {
 			out.Gap.OldestID = oldest.Events[0].ID.String()
 		}

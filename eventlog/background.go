@@ -40,11 +40,12 @@ type counters struct {
 const moveRetry = time.Second
 
 // moveFailed logs and counts a failed move and schedules another try.
-func (l *Log) moveFailed(ctx context.Context, err error) {
+func (l *Log) moveFailed(err error) {
 	l.counts.moveErrors.Add(1)
 	l.log.Error("move journal", "path", l.path, "err", err, "retry_in", moveRetry)
-	t := time.AfterFunc(moveRetry, l.kickMover)
-	context.AfterFunc(ctx, func() { t.Stop() })
+	// A kick after Close is a send to a buffered channel nobody reads:
+	// harmless.
+	time.AfterFunc(moveRetry, l.kickMover)
 }
 
 // compactLoop applies retention every CompactInterval.

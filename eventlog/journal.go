@@ -61,7 +61,7 @@ func (l *Log) moveLoop(ctx context.Context) {
 		case <-time.After(l.opts.MoveDelay):
 		}
 		if err := l.drainJournal(ctx); err != nil && ctx.Err() == nil {
-			l.moveFailed(ctx, err)
+			l.moveFailed(err)
 		}
 	}
 }

@@ -93,6 +93,9 @@ type Log struct {
 	// The ageing clock (see ageNow): anchor is its reading at Open, now0
 	// the wall clock then.
 	anchor, now0 time.Time
+	// holes are the id ranges this file never issued (restarts.go), by
+	// top; fixed at Open.
+	holes []hole
 }
 
 // Open opens or creates the log at path, creating its directory, and starts
@@ -151,13 +154,13 @@ func Open(path string, opts Options) (*Log, error) {
 		notify:   newNotifier(),
 		started:  time.Now(),
 	}
-	last, err := l.init()
+	last, seed, err := l.init()
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	l.startClock(last)
-	l.gen = newGenerator(last)
+	l.gen = newGenerator(seed)
 	l.tail = newTail(opts.TailSize, last)
 	l.last.Store(&last)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -200,10 +203,10 @@ func openBolt(path string, logger *slog.Logger) (db *bolt.DB, err error) {
 	})
 }
 
-// init creates the fixed buckets and returns the largest id on disk.
-func (l *Log) init() (ID, error) {
-	var last ID
-	err := l.db.Update(func(tx *bolt.Tx) error {
+// init creates the fixed buckets, records this start's restart hole and
+// returns the largest id on disk and the id generator's seed.
+func (l *Log) init() (last, seed ID, err error) {
+	err = l.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketUsers, bucketBroadcast, bucketMeta, bucketIdem, bucketIdemExp, bucketJournal, bucketDamaged} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -212,9 +215,11 @@ func (l *Log) init() (ID, error) {
 		if v := tx.Bucket(bucketMeta).Get(keyLast); len(v) == len(last) {
 			copy(last[:], v)
 		}
-		return nil
+		var err error
+		seed, l.holes, err = startEpoch(tx, last, l.opts.Now())
+		return err
 	})
-	return last, err
+	return last, seed, err
 }
 
 // Close stops accepting appends, commits those already queued, stops the

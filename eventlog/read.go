@@ -39,16 +39,15 @@ type Page struct {
 	Gap *Gap
 	// Last is the newest id committed when the page was read.
 	Last ID
-	// Unknown is set when the resume point was never issued to this
-	// reader: it is not one of its user's events or the broadcasts held,
-	// nor covered by retention's marks (say, an id from after the backup
-	// a file was restored from, or another user's). Events are still the
-	// events after it; a reader that took the resume point from a client
-	// reports it and goes on from Newest instead.
+	// Unknown is set when the resume point is a place in the id order
+	// this log never issued: above its newest id, or inside a restart
+	// hole (restarts.go: say, an id from after the backup this file was
+	// restored from, however many events came since), and not covered by
+	// retention's marks. Events are still the events after it; a reader
+	// that took the resume point from a client reports it and goes on
+	// from Last instead. Any id this log did issue (any user's, deleted
+	// or not) is a place to resume from.
 	Unknown bool
-	// Newest, when Unknown is set, is the newest id held among the events
-	// the reader can receive; zero when none is.
-	Newest ID
 }
 
 // Read limits.
@@ -71,6 +70,8 @@ func (l *Log) ReadAfter(user string, after ID, limit int) (Page, error) {
 		return Page{}, ErrClosed // the tail outlives the file
 	}
 	if p, ok := l.tail.read(user, after, limit); ok {
+		// The tail answers only at or above its floor, where no mark is.
+		p.Unknown = after != ZeroID && l.inHole(after)
 		return p, nil
 	}
 	return l.readFile(user, after, limit)
@@ -103,13 +104,7 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 			}
 			covered = covered || after.Compare(mark) <= 0
 		}
-		if !covered && !held(user, ub, bb, j, after) {
-			p.Unknown = true
-			var err error
-			if p.Newest, err = newestFor(user, ub, bb, j); err != nil {
-				return err
-			}
-		}
+		p.Unknown = !covered && (after.Compare(p.Last) > 0 || l.inHole(after))
 		if err := mergeAfter(&p, user, ub, bb, j, after, limit, l.damagedRecord); err != nil {
 			return err
 		}
@@ -125,47 +120,6 @@ func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 		return Page{}, fmt.Errorf("read %q after %s: %w", user, after, closedErr(err))
 	}
 	return p, nil
-}
-
-// held reports whether id is an event user can receive that is still
-// stored: one of its own, filed or in the journal, or a broadcast.
-func held(user string, ub, bb, j *bolt.Bucket, id ID) bool {
-	if bb.Get(id[:]) != nil || (ub != nil && ub.Get(id[:]) != nil) {
-		return true
-	}
-	v := j.Get(id[:])
-	if v == nil {
-		return false
-	}
-	owner, _, err := splitJournal(v)
-	return err == nil && (owner == "" || owner == user)
-}
-
-// newestFor returns the newest id held among the events user can receive.
-func newestFor(user string, ub, bb, j *bolt.Bucket) (ID, error) {
-	// Journal entries are newer than every filed event.
-	c := j.Cursor()
-	for k, v := c.Last(); k != nil; k, v = c.Prev() {
-		owner, _, err := splitJournal(v)
-		if err != nil {
-			return ZeroID, fmt.Errorf("journal %x: %w", k, err)
-		}
-		if owner == "" || owner == user {
-			var id ID
-			copy(id[:], k)
-			return id, nil
-		}
-	}
-	var n ID
-	for _, b := range []*bolt.Bucket{ub, bb} {
-		if b == nil {
-			continue
-		}
-		if k, _ := b.Cursor().Last(); k != nil && bytes.Compare(k, n[:]) > 0 {
-			copy(n[:], k)
-		}
-	}
-	return n, nil
 }
 
 // mergeAfter seeks the user's bucket, the broadcast bucket and the journal

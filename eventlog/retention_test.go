@@ -292,9 +292,9 @@ func (m *model) want(user string, after eventlog.ID) (ids []eventlog.ID, gap boo
 		oldest = ids[0]
 	}
 	gap = after != eventlog.ZeroID && (after.Compare(m.mark[user]) < 0 || after.Compare(m.mark[""]) < 0)
-	unknown = after != eventlog.ZeroID && !slices.Contains(all, after) &&
-		after.Compare(m.mark[user]) > 0 && after.Compare(m.mark[""]) > 0
-	return ids, gap, oldest, unknown
+	// Every id this log issued, any user's, deleted or not, is a place
+	// to resume from: never unknown.
+	return ids, gap, oldest, false
 }
 
 // Random appends, clock moves and compactions, checked after each round

@@ -57,10 +57,9 @@ func (t *tail) raise(id ID) {
 }
 
 // read serves ReadAfter from memory when it can; ok is false when after
-// is below the floor, or is not an event in the tail that user can
-// receive: the file answers those (the resume point may be the floor
-// itself, or committed and not yet added here, or never issued to user).
-// The returned events share Data with the tail: they are never modified.
+// is below the floor, or above every event here (committed and not yet
+// added, or never issued): the file answers those. The returned events
+// share Data with the tail: they are never modified.
 func (t *tail) read(user string, after ID, limit int) (p Page, ok bool) {
 	if t.size <= 0 {
 		return Page{}, false
@@ -75,40 +74,16 @@ func (t *tail) read(user string, after ID, limit int) (p Page, ok bool) {
 		p.Last = t.events[n-1].ID
 	}
 	i, found := slices.BinarySearchFunc(t.events, after, func(e Event, id ID) int { return e.ID.Compare(id) })
-	unknown := false
-	switch {
-	case found:
-		unknown = t.events[i].User != "" && t.events[i].User != user
-		i++
-	case after == ZeroID && t.floor == ZeroID: // from the start
-	case after == t.floor, after.Compare(p.Last) > 0:
-		// The floor itself, or an id above every event here (committed
-		// and not yet added, or never issued): the file knows.
+	if after.Compare(p.Last) > 0 {
 		return Page{}, false
-	default:
-		unknown = true // every committed id above floor is here
+	}
+	if found {
+		i++
 	}
 	for ; i < len(t.events) && len(p.Events) < limit; i++ {
 		if e := t.events[i]; e.User == "" || e.User == user {
 			p.Events = append(p.Events, e)
 		}
 	}
-	if unknown {
-		p.Unknown = true
-		if p.Newest, ok = t.newest(user); !ok {
-			return Page{}, false // it is below the floor: the file knows
-		}
-	}
 	return p, true
-}
-
-// newest returns the newest event in the tail user can receive; false
-// when there is none.
-func (t *tail) newest(user string) (ID, bool) {
-	for i := len(t.events) - 1; i >= 0; i-- {
-		if e := t.events[i]; e.User == "" || e.User == user {
-			return e.ID, true
-		}
-	}
-	return ZeroID, false
 }

@@ -90,17 +90,16 @@ func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 		var gap []byte
 		switch {
 		case firstRead && resumed && page.Unknown:
-			// Never issued to this stream (say, an id from after the
-			// backup this file was restored from, or another user's):
-			// report it rather than guess, and follow from the newest
-			// event it can receive.
+			// Never issued by this log (say, an id from after the backup
+			// this file was restored from, however many events came
+			// since): report it rather than guess, and follow the tail.
 			oldest, err := s.oldest()
 			if err != nil {
 				s.readFailed(err)
 				return
 			}
 			gap = controlFrame("gap", gapData{gapUnknown, sse.Clip(raw, maxEcho), idText(oldest)}, 0)
-			s.cursor, page.Events = page.Newest, nil
+			s.cursor, page.Events = page.Last, nil
 		case page.Gap != nil && page.Gap.Through.Compare(s.gapThrough) > 0:
 			// One hole, one gap: later pages below the same mark (more
 			// broadcasts, or nothing yet) are the hole already told.
