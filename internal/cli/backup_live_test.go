@@ -59,3 +59,29 @@ func TestBackupRefusesLiveDataFile(t *testing.T) {
 	require.Len(t, evs, 2)
 	require.Equal(t, after, evs[1].ID)
 }
+
+// The backup's download is verified as "sselog check" verifies a file: a
+// record whose bytes changed fails its checksum, and the backup is
+// refused before it replaces anything.
+func TestVerifyBackupChecksRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "download.db")
+	lg := eventlogtest.OpenAt(t, path, eventlog.Options{})
+	_, err := lg.Append(context.Background(), eventlog.Input{User: "u", Data: []byte(`"A-RECORD-MARKER"`)})
+	require.NoError(t, err)
+	require.NoError(t, lg.Close())
+	_, err = verifyBackup(path)
+	require.NoError(t, err)
+
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	i := bytes.Index(b, []byte("A-RECORD-MARKER"))
+	require.Positive(t, i)
+	for ; i >= 0; i = bytes.Index(b, []byte("A-RECORD-MARKER")) {
+		b[i] = 'B'
+	}
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	_, err = verifyBackup(path)
+	require.ErrorIs(t, err, eventlog.ErrDamaged)
+	// Put it back for the kit's check at cleanup.
+	require.NoError(t, os.WriteFile(path, bytes.ReplaceAll(b, []byte("B-RECORD-MARKER"), []byte("A-RECORD-MARKER")), 0o600))
+}
