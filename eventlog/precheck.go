@@ -3,7 +3,6 @@ package eventlog
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -31,7 +30,15 @@ func precheck(path string) error {
 	if err != nil {
 		return err
 	}
-	c := checker{f: f, size: fi.Size(), seen: make(map[uint64]bool)}
+	c := checker{f: f, size: fi.Size()}
+	// Mapped read-only when the platform allows: the walk then reads
+	// pages in place, as bbolt does, at a fraction of the cost of a read
+	// call per page. Every access is bounds-checked against the file's
+	// size first; the caller holds the file's lock, so it does not shrink.
+	if data, unmap := mapFile(f, fi.Size()); data != nil {
+		defer unmap()
+		c.data = data
+	}
 	return c.run()
 }
 
@@ -60,10 +67,26 @@ const (
 
 type checker struct {
 	f        *os.File
+	data     []byte // the file mapped, or nil: read with f
 	size     int64
 	pageSize int64
 	hwm      uint64 // pages the file claims to hold
-	seen     map[uint64]bool
+	seen     []bool // pages reached, by id
+}
+
+// read returns n bytes at off, in place when the file is mapped.
+func (c *checker) read(off int64, n int64) ([]byte, error) {
+	if off < 0 || n < 0 || off+n > c.size {
+		return nil, io.ErrUnexpectedEOF
+	}
+	if c.data != nil {
+		return c.data[off : off+n : off+n], nil
+	}
+	b := make([]byte, n)
+	if _, err := c.f.ReadAt(b, off); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 type meta struct {
@@ -93,9 +116,10 @@ func (c *checker) run() error {
 		return c.damaged("neither meta page is valid (not a bbolt data file, or its header is damaged)")
 	}
 	c.pageSize, c.hwm = int64(m.pageSize), m.hwm
-	if need := int64(m.hwm) * c.pageSize; c.size < need {
+	if need := int64(m.hwm) * c.pageSize; m.hwm > uint64(c.size) || c.size < need {
 		return c.damaged("the file is %d bytes but its header says it holds %d pages of %d bytes (%d bytes): it was cut short", c.size, m.hwm, c.pageSize, need)
 	}
+	c.seen = make([]bool, c.hwm)
 	if m.freelist != noFreelist {
 		if err := c.checkFreelist(m.freelist); err != nil {
 			return err
@@ -108,8 +132,8 @@ func (c *checker) run() error {
 // readMeta reads the meta page at off; valid is false when its marker,
 // version, page size or checksum is wrong.
 func (c *checker) readMeta(off int64) meta {
-	b := make([]byte, pageHeader+metaStructSize)
-	if _, err := c.f.ReadAt(b, off); err != nil {
+	b, err := c.read(off, pageHeader+metaStructSize)
+	if err != nil {
 		return meta{}
 	}
 	if le.Uint16(b[8:])&flagMeta == 0 {
@@ -137,8 +161,8 @@ func (c *checker) page(id uint64) ([]byte, error) {
 	if id < 2 || id >= c.hwm {
 		return nil, c.damaged("page id %d is outside the file's %d pages", id, c.hwm)
 	}
-	hdr := make([]byte, pageHeader)
-	if _, err := c.f.ReadAt(hdr, int64(id)*c.pageSize); err != nil {
+	hdr, err := c.read(int64(id)*c.pageSize, pageHeader)
+	if err != nil {
 		return nil, c.damaged("page %d: %v", id, err)
 	}
 	if got := le.Uint64(hdr); got != id {
@@ -148,8 +172,8 @@ func (c *checker) page(id uint64) ([]byte, error) {
 	if overflow >= c.hwm-id {
 		return nil, c.damaged("page %d runs %d pages past the file's end", id, overflow)
 	}
-	b := make([]byte, int64(overflow+1)*c.pageSize)
-	if _, err := c.f.ReadAt(b, int64(id)*c.pageSize); err != nil && !errors.Is(err, io.EOF) {
+	b, err := c.read(int64(id)*c.pageSize, int64(overflow+1)*c.pageSize)
+	if err != nil {
 		return nil, c.damaged("page %d: %v", id, err)
 	}
 	for i := id; i <= id+overflow; i++ {

@@ -26,3 +26,15 @@ func lockedPrecheck(path string) error {
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it anyway
 	return precheck(path)
 }
+
+// mapFile maps size bytes of f read-only; nil when it cannot.
+func mapFile(f *os.File, size int64) ([]byte, func()) {
+	if size <= 0 || int64(int(size)) != size {
+		return nil, nil
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil
+	}
+	return data, func() { _ = syscall.Munmap(data) }
+}
