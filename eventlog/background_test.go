@@ -82,42 +82,62 @@ func TestKeyExpiryWithoutCompaction(t *testing.T) {
 	assert.Equal(t, uint64(1), stats(t, l).Events, "no retention ran")
 }
 
-// A move that keeps failing (here: a journal entry for a user whose name
-// is taken by a plain key, so its bucket cannot be made) is logged and
-// counted and retried, and does not stop retention or key expiry.
-func TestRetentionGoesOnWhileTheMoverFails(t *testing.T) {
-	clk := newClock(t0, 0)
+// stuckJournal makes a file whose journal holds an entry the mover cannot
+// file (its user's name is taken by a plain key, so no bucket can be made
+// for it), after three keyed events of another user filed at t0.
+func stuckJournal(t *testing.T, clk *clock) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "sselog.db")
-	l := openAt(t, path, eventlog.Options{Now: clk.Now, MoveDelay: time.Hour})
+	l, err := eventlog.Open(path, eventlog.Options{Now: clk.Now, MoveDelay: time.Hour})
+	require.NoError(t, err)
 	ctx := context.Background()
 	for i := range 3 {
 		_, err := l.Append(ctx, eventlog.Input{User: "v", Data: jsonN(`%d`, i), IdempotencyKey: string(jsonN("k%d", i))})
 		require.NoError(t, err)
 	}
-	_, err := l.Compact(ctx) // files v's events
+	_, err = l.Compact(ctx) // files v's events
 	require.NoError(t, err)
 	_, err = l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`"stuck in the journal"`)})
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
-
 	db, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("users")).Put([]byte("u"), []byte("not a bucket"))
 	}))
 	require.NoError(t, db.Close())
+	t.Cleanup(func() { // put the file right for the kit's check at cleanup
+		db, err := bolt.Open(path, 0o600, nil)
+		require.NoError(t, err)
+		require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("users")).Delete([]byte("u")) }))
+		require.NoError(t, db.Close())
+	})
+	return path
+}
 
+// A move that keeps failing is logged, counted and retried, and does not
+// stop retention or key expiry.
+func TestRetentionGoesOnWhileTheMoverFails(t *testing.T) {
+	clk := newClock(t0, 0)
+	path := stuckJournal(t, clk)
 	clk.Add(2 * time.Hour)
-	l = openAt(t, path, eventlog.Options{Now: clk.Now, MaxAge: time.Hour, IdempotencyWindow: time.Hour,
+	l, err := eventlog.Open(path, eventlog.Options{Now: clk.Now, MaxAge: time.Hour, IdempotencyWindow: time.Hour,
 		CompactInterval: 5 * time.Millisecond, KeyExpiryInterval: 5 * time.Millisecond, MoveDelay: time.Millisecond})
+	require.NoError(t, err)
+	defer l.Close()
 	testkit.WaitFor(t, 10*time.Second, "retention and key expiry despite the mover", func() bool {
 		s := stats(t, l)
 		return s.Deleted == 3 && s.KeysExpired == 3 && s.MoveErrors > 0
 	})
-	require.NoError(t, l.Close())
-	// Put the file right for the kit's consistency check at cleanup.
-	db, err = bolt.Open(path, 0o600, nil)
+}
+
+// The mover tries again on its own schedule after a failure, without a
+// new append or a retention pass to wake it.
+func TestMoverRetriesOnItsOwn(t *testing.T) {
+	clk := newClock(t0, 0)
+	path := stuckJournal(t, clk)
+	l, err := eventlog.Open(path, eventlog.Options{Now: clk.Now, MoveDelay: time.Millisecond})
 	require.NoError(t, err)
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("users")).Delete([]byte("u")) }))
-	require.NoError(t, db.Close())
+	defer l.Close()
+	testkit.WaitFor(t, 20*time.Second, "a second attempt", func() bool { return stats(t, l).MoveErrors >= 2 })
 }
