@@ -36,7 +36,7 @@ func TestDamagedFileNeverCrashes(t *testing.T) {
 	orig, err := os.ReadFile(good)
 	require.NoError(t, err)
 
-	seed, iterations := uint64(1), 300
+	seed, iterations := uint64(1), 120
 	if v := os.Getenv("SSELOG_DAMAGE_SEED"); v != "" { // longer runs by hand
 		_, _ = fmt.Sscan(v, &seed)
 		iterations = 5000
