@@ -32,6 +32,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, eventlog.ErrInvalidEvent), errors.Is(err, eventlog.ErrInvalidID):
 		return http.StatusBadRequest
+	case errors.Is(err, eventlog.ErrIdempotencyKeyReused):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, errUnauthenticated), errors.Is(err, errInvalidToken):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):

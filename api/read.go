@@ -115,31 +115,39 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 		s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))
 		return
 	}
-	end := historyEnd{Next: after.String(), More: p.Truncated}
-	if n := len(p.Events); n > 0 {
-		end.Next = p.Events[n-1].ID.String()
-	}
-	switch {
-	case p.Gap != nil:
-		end.Gap = &historyGap{Reason: "retention"}
-		if p.Gap.Oldest != eventlog.ZeroID {
-			end.Gap.OldestID = p.Gap.Oldest.String()
-		}
-	case after.Compare(p.Last) > 0:
-		// Never issued by this log (say, restored from an older backup):
-		// say so, as the stream does, and point next at the newest id so
-		// a poller follows what comes now instead of waiting for ids to
-		// pass a point from another history.
+	if p.Unknown {
+		// Never issued by this log (say, a cursor from after the backup
+		// this file was restored from, however many events came since):
+		// say so, as the stream does, and point next at the newest id,
+		// so a poller follows what comes now.
 		oldest, err := s.log.ReadAfter(user, eventlog.ZeroID, 1)
 		if err != nil {
 			s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))
 			return
 		}
-		end.Gap = &historyGap{Reason: "unknown-last-event-id"}
+		end := historyEnd{Next: p.Last.String(), Gap: &historyGap{Reason: "unknown-last-event-id"}}
 		if len(oldest.Events) > 0 {
 			end.Gap.OldestID = oldest.Events[0].ID.String()
 		}
-		end.Next = p.Last.String()
+		if err := s.writeHistory(w, nil, end); err != nil && r.Context().Err() == nil {
+			s.logger.Info("history answer cut", "user", user, "err", err)
+		}
+		return
+	}
+	end := historyEnd{Next: after.String(), More: p.Truncated}
+	if n := len(p.Events); n > 0 {
+		end.Next = p.Events[n-1].ID.String()
+	}
+	if p.Gap != nil {
+		end.Gap = &historyGap{Reason: "retention"}
+		if p.Gap.Oldest != eventlog.ZeroID {
+			end.Gap.OldestID = p.Gap.Oldest.String()
+		}
+		if len(p.Events) == 0 {
+			// Nothing held after the hole yet: go on from its end, so
+			// the next poll does not report the same hole again.
+			end.Next = p.Gap.Through.String()
+		}
 	}
 	if err := s.writeHistory(w, p.Events, end); err != nil && r.Context().Err() == nil {
 		s.logger.Info("history answer cut", "user", user, "err", err)

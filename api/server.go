@@ -67,6 +67,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for token expiry; nil means time.Now.
 	Now func() time.Time
+	// StallAfter is how long one commit may take before /healthz reports
+	// the store as stalled (503); 0 means 10 s.
+	StallAfter time.Duration
 }
 
 // Server serves sselog's HTTP API over one log.

@@ -220,6 +220,11 @@ func TestMetrics(t *testing.T) {
 		`sselog_gaps_total`:                                   0,
 		`sselog_slow_closed_total`:                            0,
 		`sselog_compaction_deleted_events_total`:              0,
+		`sselog_background_errors_total{task="move"}`:         0,
+		`sselog_background_errors_total{task="retention"}`:    0,
+		`sselog_background_errors_total{task="key-expiry"}`:   0,
+		`sselog_damaged_records_total`:                        0,
+		`sselog_idempotency_keys_expired_total`:               0,
 	}
 	for name, v := range want {
 		got, ok := m[name]

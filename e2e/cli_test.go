@@ -153,7 +153,6 @@ func TestCLIBackupDuringLoad(t *testing.T) {
 
 	lg, err := eventlog.Open(out, eventlog.Options{})
 	require.NoError(t, err)
-	defer lg.Close()
 	held := map[string]bool{}
 	for w := range 4 {
 		for _, e := range eventlogtest.Events(t, lg, fmt.Sprintf("u%d", w)) {
@@ -164,6 +163,7 @@ func TestCLIBackupDuringLoad(t *testing.T) {
 		require.True(t, held[id], "acknowledged event %s missing from the backup", id)
 	}
 	t.Logf("%s; %d acknowledged before it started", strings.TrimSpace(report), len(before))
+	require.NoError(t, lg.Close()) // a file held open is refused as a destination
 
 	var stderr bytes.Buffer
 	err = cli.Run(context.Background(), []string{"backup", "--url", s.URL, "-o", out}, testkit.Env("SSELOG_PUBLISHER_KEY=wrong"), &bytes.Buffer{}, &stderr)

@@ -20,13 +20,16 @@ type Input struct {
 	// Data is the event's JSON value, stored as given.
 	Data []byte
 	// IdempotencyKey, when set, makes a retry within the window return
-	// the first append's id and store nothing. It is scoped to User.
+	// the first append's id and store nothing. The key names one request:
+	// reused with another user, name or data it is refused with
+	// ErrIdempotencyKeyReused.
 	IdempotencyKey string
 }
 
 // request is one Append or AppendBatch call waiting for a group commit.
 type request struct {
 	ctx    context.Context
+	key    string // a keyed batch's idempotency key
 	events []Input
 	ids    []ID
 	err    error
@@ -47,6 +50,18 @@ func (l *Log) Append(ctx context.Context, in Input) (ID, error) {
 // AppendBatch stores events for any mix of users in one transaction: all
 // are committed or none is. Ids are returned in input order.
 func (l *Log) AppendBatch(ctx context.Context, events []Input) ([]ID, error) {
+	return l.AppendKeyedBatch(ctx, "", events)
+}
+
+// AppendKeyedBatch is AppendBatch under one idempotency key for the batch
+// as a whole: a retry of the same batch within the window returns the
+// first ids and stores nothing; the key with another batch is
+// ErrIdempotencyKeyReused. Batch keys live apart from Input keys, and the
+// events of a keyed batch carry none of their own.
+func (l *Log) AppendKeyedBatch(ctx context.Context, key string, events []Input) ([]ID, error) {
+	if len(key) > maxIdempotencyKeyLen {
+		return nil, fmt.Errorf("append: %w: idempotency key longer than %d bytes", ErrInvalidEvent, maxIdempotencyKeyLen)
+	}
 	if len(events) == 0 {
 		return nil, fmt.Errorf("append: %w: empty batch", ErrInvalidEvent)
 	}
@@ -54,8 +69,11 @@ func (l *Log) AppendBatch(ctx context.Context, events []Input) ([]ID, error) {
 		if err := in.validate(); err != nil {
 			return nil, fmt.Errorf("append event %d: %w", i, err)
 		}
+		if key != "" && in.IdempotencyKey != "" {
+			return nil, fmt.Errorf("append event %d: %w: an event of a keyed batch carries no key of its own", i, ErrInvalidEvent)
+		}
 	}
-	r := &request{ctx: ctx, events: events, ids: make([]ID, len(events)), done: make(chan struct{})}
+	r := &request{ctx: ctx, key: key, events: events, ids: make([]ID, len(events)), done: make(chan struct{})}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -123,7 +141,9 @@ func (l *Log) writeLoop() {
 				break fill
 			}
 		}
+		l.busySince.Store(int64(time.Since(l.started)) + 1) // see Stalled
 		l.commitGroup(group)
+		l.busySince.Store(0)
 	}
 }
 
@@ -177,7 +197,7 @@ func (l *Log) commit(reqs []*request) error {
 	var newUsers int64
 	var added []Event
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		w := writer{tx: tx, log: l, now: now, buckets: make(map[string]*bolt.Bucket), counts: counts}
+		w := writer{tx: tx, log: l, now: now, ageNow: l.ageNow(), buckets: make(map[string]*bolt.Bucket), counts: counts}
 		defer func() { added = w.added }()
 		for _, r := range reqs {
 			if err := w.apply(r); err != nil {
@@ -221,6 +241,7 @@ type writer struct {
 	tx      *bolt.Tx
 	log     *Log
 	now     time.Time
+	ageNow  time.Time // the ageing clock, for idempotency keys (clock.go)
 	buckets map[string]*bolt.Bucket
 	counts  map[string]uint64
 	journal *bolt.Bucket
@@ -229,9 +250,18 @@ type writer struct {
 }
 
 func (w *writer) apply(r *request) error {
+	if r.key != "" {
+		if done, err := w.seenBatch(r); done || err != nil {
+			return err
+		}
+	}
 	for i, in := range r.events {
 		if in.IdempotencyKey != "" {
-			if id, ok := w.seen(in); ok {
+			id, ok, err := w.seen(in)
+			if err != nil {
+				return err
+			}
+			if ok {
 				r.ids[i] = id
 				continue
 			}
@@ -244,7 +274,7 @@ func (w *writer) apply(r *request) error {
 		// bbolt keeps the value slice until the transaction ends: never
 		// overwrite a record already Put; only append after it.
 		start := len(w.buf)
-		w.buf = encodeRecord(appendJournalHeader(w.buf, in.User), w.now.UnixNano(), in.Name, in.Data)
+		w.buf = encodeRecord(appendJournalHeader(w.buf, in.User), id, w.now.UnixNano(), in.Name, in.Data)
 		if err := w.journal.Put(id[:], w.buf[start:len(w.buf):len(w.buf)]); err != nil {
 			return fmt.Errorf("append %q: %w", in.User, err)
 		}
@@ -258,6 +288,9 @@ func (w *writer) apply(r *request) error {
 				return err
 			}
 		}
+	}
+	if r.key != "" {
+		return w.rememberBatch(r)
 	}
 	return nil
 }

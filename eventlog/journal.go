@@ -61,7 +61,7 @@ func (l *Log) moveLoop(ctx context.Context) {
 		case <-time.After(l.opts.MoveDelay):
 		}
 		if err := l.drainJournal(ctx); err != nil && ctx.Err() == nil {
-			l.log.Error("move journal", "path", l.path, "err", err)
+			l.moveFailed(err)
 		}
 	}
 }
@@ -80,8 +80,9 @@ func (l *Log) drainJournal(ctx context.Context) error {
 // moveOnce files up to moveBatch of the oldest journal entries into their
 // buckets in one transaction.
 func (l *Log) moveOnce() (int, error) {
-	n := 0
+	n, damaged := 0, uint64(0)
 	err := l.db.Update(func(tx *bolt.Tx) error {
+		damaged = 0
 		j := tx.Bucket(bucketJournal)
 		w := writer{tx: tx, buckets: make(map[string]*bolt.Bucket)}
 		var keys [][]byte
@@ -89,7 +90,14 @@ func (l *Log) moveOnce() (int, error) {
 		for k, v := c.First(); k != nil && len(keys) < moveBatch; k, v = c.Next() {
 			user, rec, err := splitJournal(v)
 			if err != nil {
-				return fmt.Errorf("key %x: %w", k, err)
+				// Damaged on disk: set it aside so the rest moves on.
+				if err := setAside(tx, k, v); err != nil {
+					return err
+				}
+				l.log.Error("damaged journal entry set aside", "path", l.path, "key", fmt.Sprintf("%x", k), "err", err)
+				damaged++
+				keys = append(keys, bytes.Clone(k))
+				continue
 			}
 			b, err := w.bucket(user)
 			if err != nil {
@@ -112,5 +120,6 @@ func (l *Log) moveOnce() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("move journal: %w", closedErr(err))
 	}
+	l.bg.damaged.Add(damaged)
 	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,10 @@ type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered;
 	// 0 means 24 h.
 	IdempotencyWindow time.Duration
+	// KeyExpiryInterval is how often idempotency keys past the window are
+	// forgotten, on a schedule of its own (CompactInterval 0 does not stop
+	// it); 0 means one minute, a negative value never in the background.
+	KeyExpiryInterval time.Duration
 	// MaxGroup bounds how many events one group commit holds; 0 means 8192.
 	MaxGroup int
 	// TailSize is how many of the newest events (at least) are kept in memory to
@@ -53,8 +58,16 @@ type Options struct {
 	// events/s at 1,000 users in BenchmarkAppend), at the cost of a
 	// longer journal for reads that miss the tail to merge.
 	MoveDelay time.Duration
-	// Now is the clock; nil means time.Now.
+	// Now is the wall clock (ids and event times); nil means time.Now.
 	Now func() time.Time
+	// Elapsed is the time since Open on a monotonic clock, which ages
+	// events and idempotency keys (a step of the wall clock does not);
+	// nil means measured by Now's differences, which for time.Now is its
+	// monotonic reading.
+	Elapsed func() time.Duration
+	// MaxClockJump is how far the wall clock at Open may be ahead of the
+	// newest event before it is distrusted for ageing; 0 means 24 h.
+	MaxClockJump time.Duration
 	// Logger receives compaction errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -82,8 +95,21 @@ type Log struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	deleted atomic.Uint64 // events removed by retention since Open
-	counts  counters
+	counts  counters      // what Counts reports, kept current
+	bg      bgCounters    // the background work's figures
 	last    atomic.Pointer[ID]
+	// damagedSeen holds the keys of damaged records already reported.
+	damagedSeen sync.Map
+	// started anchors monotonic time; busySince is when the commit in
+	// progress began (time since started, plus one), 0 when idle.
+	started   time.Time
+	busySince atomic.Int64
+	// The ageing clock (see ageNow): anchor is its reading at Open, now0
+	// the wall clock then.
+	anchor, now0 time.Time
+	// holes are the id ranges this file never issued (restarts.go), by
+	// top; fixed at Open.
+	holes []hole
 }
 
 // Open opens or creates the log at path, creating its directory, and starts
@@ -100,6 +126,12 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	if opts.MoveDelay <= 0 {
 		opts.MoveDelay = defaultMoveDelay
+	}
+	if opts.MaxClockJump <= 0 {
+		opts.MaxClockJump = 24 * time.Hour
+	}
+	if opts.KeyExpiryInterval == 0 {
+		opts.KeyExpiryInterval = time.Minute
 	}
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 8192
@@ -118,12 +150,10 @@ func Open(path string, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("open log %s: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        time.Second,
-		NoFreelistSync: true, // rebuilt on open; saves a write per commit
-		FreelistType:   bolt.FreelistMapType,
-	})
+	db, err := openBolt(path, opts.Logger)
 	switch {
+	case errors.Is(err, ErrDamaged):
+		return nil, fmt.Errorf("open log %s: %w; check it with \"sselog check %s\", and restore the last backup (stop the server, put the backup file at this path)", path, err, path)
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open log %s: the file is locked by another process (is another sselog running?): %w", path, err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
@@ -142,8 +172,9 @@ func Open(path string, opts Options) (*Log, error) {
 		queue:    make(chan *request, 1024),
 		moveKick: make(chan struct{}, 1),
 		notify:   newNotifier(opts.Now),
+		started:  time.Now(),
 	}
-	last, err := l.init()
+	last, seed, err := l.init()
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
@@ -152,7 +183,8 @@ func Open(path string, opts Options) (*Log, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
-	l.gen = newGenerator(last)
+	l.startClock(last)
+	l.gen = newGenerator(seed)
 	l.tail = newTail(opts.TailSize, opts.TailBytes, opts.PageBytes, last)
 	l.last.Store(&last)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -163,14 +195,43 @@ func Open(path string, opts Options) (*Log, error) {
 	if opts.CompactInterval > 0 {
 		l.wg.Go(func() { l.compactLoop(ctx) })
 	}
+	if opts.KeyExpiryInterval >= 0 {
+		l.wg.Go(func() { l.expiryLoop(ctx) })
+	}
 	return l, nil
 }
 
-// init creates the fixed buckets and returns the largest id on disk.
-func (l *Log) init() (ID, error) {
-	var last ID
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketBroadcast, bucketMeta, bucketIdem, bucketIdemExp, bucketJournal} {
+// openBolt opens the bbolt file at path. An existing file is checked
+// first (precheck): bbolt trusts the file, and a damaged one would end the
+// process in a goroutine of bbolt's own. A panic bbolt raises in this
+// goroutine is turned into an error too.
+func openBolt(path string, logger *slog.Logger) (db *bolt.DB, err error) {
+	switch fi, serr := os.Stat(path); {
+	case serr == nil && fi.Size() == 0:
+		logger.Warn("the data file is empty (0 bytes): creating a new log in it", "path", path)
+	case serr == nil:
+		if err := lockedPrecheck(path); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrDamaged, p)
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        time.Second,
+		NoFreelistSync: true, // rebuilt on open; saves a write per commit
+		FreelistType:   bolt.FreelistMapType,
+	})
+}
+
+// init creates the fixed buckets, records this start's restart hole and
+// returns the largest id on disk and the id generator's seed.
+func (l *Log) init() (last, seed ID, err error) {
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketUsers, bucketBroadcast, bucketMeta, bucketIdem, bucketIdemExp, bucketJournal, bucketDamaged} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -178,9 +239,11 @@ func (l *Log) init() (ID, error) {
 		if v := tx.Bucket(bucketMeta).Get(keyLast); len(v) == len(last) {
 			copy(last[:], v)
 		}
-		return nil
+		var err error
+		seed, l.holes, err = startEpoch(tx, last, l.opts.Now())
+		return err
 	})
-	return last, err
+	return last, seed, err
 }
 
 // Close stops accepting appends, commits those already queued, stops the
@@ -216,6 +279,18 @@ func closedErr(err error) error {
 		return ErrClosed
 	}
 	return err
+}
+
+// Stalled reports how long the commit in progress has been running, 0 when
+// none is. A commit that takes seconds means the store is stuck: the disk,
+// or a reader holding the file against growth (bbolt cannot remap under
+// an open read transaction).
+func (l *Log) Stalled() time.Duration {
+	v := l.busySince.Load()
+	if v == 0 {
+		return 0
+	}
+	return time.Since(l.started) - time.Duration(v-1)
 }
 
 // Path returns the file the log lives in.

@@ -12,13 +12,20 @@ import (
 
 // Stats describes the log's contents.
 type Stats struct {
-	Users      int    // users holding at least one event
-	Events     uint64 // events held, broadcasts included
-	Broadcasts uint64 // broadcast events held
-	FileBytes  int64  // size of the data file
-	Oldest     ID     // oldest id held (zero if empty)
-	Newest     ID     // newest id ever committed (zero if none)
-	Deleted    uint64 // events deleted by retention since Open
+	Users       int    // users holding at least one event
+	Events      uint64 // events held, broadcasts included
+	Broadcasts  uint64 // broadcast events held
+	FileBytes   int64  // size of the data file
+	Oldest      ID     // oldest id held (zero if empty)
+	Newest      ID     // newest id ever committed (zero if none)
+	Deleted     uint64 // events deleted by retention since Open
+	KeysExpired uint64 // idempotency keys forgotten since Open
+	// Failures of the background work since Open, each logged once: a
+	// move of the journal, a retention pass, a key expiry pass.
+	MoveErrors, RetentionErrors, KeyExpiryErrors uint64
+	// DamagedRecords counts stored records found damaged since Open
+	// (logged, never served).
+	DamagedRecords uint64
 }
 
 // Counts are the log's figures kept current as it changes: reading them
@@ -30,6 +37,11 @@ type Counts struct {
 	Broadcasts uint64 // broadcast events held
 	FileBytes  int64  // size of the data file
 	Deleted    uint64 // events deleted by retention since Open
+
+	// The background work's figures since Open, as in Stats.
+	KeysExpired                                  uint64
+	MoveErrors, RetentionErrors, KeyExpiryErrors uint64
+	DamagedRecords                               uint64
 }
 
 // counters back Counts. Commits and retention update them once their
@@ -48,6 +60,12 @@ func (l *Log) Counts() Counts {
 		Events:     l.counts.events.Load(),
 		Broadcasts: l.counts.broadcasts.Load(),
 		Deleted:    l.deleted.Load(),
+
+		KeysExpired:     l.bg.keysExpired.Load(),
+		MoveErrors:      l.bg.moveErrors.Load(),
+		RetentionErrors: l.bg.retentionErrors.Load(),
+		KeyExpiryErrors: l.bg.keyExpiryErrors.Load(),
+		DamagedRecords:  l.bg.damaged.Load(),
 	}
 	if fi, err := os.Stat(l.path); err == nil {
 		c.FileBytes = fi.Size()
@@ -128,5 +146,10 @@ func (l *Log) Stats() (Stats, error) {
 		return Stats{}, fmt.Errorf("stats %s: %w", l.path, closedErr(err))
 	}
 	s.Deleted = l.deleted.Load()
+	s.KeysExpired = l.bg.keysExpired.Load()
+	s.MoveErrors = l.bg.moveErrors.Load()
+	s.RetentionErrors = l.bg.retentionErrors.Load()
+	s.KeyExpiryErrors = l.bg.keyExpiryErrors.Load()
+	s.DamagedRecords = l.bg.damaged.Load()
 	return s, nil
 }

@@ -86,8 +86,9 @@ func (t *tail) raise(id ID) {
 }
 
 // read serves ReadAfter from memory when it can; ok is false when after
-// is below the floor. The returned events share Data with the tail: they
-// are never modified.
+// is below the floor, or above every event here (committed and not yet
+// added, or never issued): the file answers those. The returned events
+// share Data with the tail: they are never modified.
 func (t *tail) read(user string, after ID, limit int) (p Page, ok bool) {
 	if t.size <= 0 {
 		return Page{}, false
@@ -102,6 +103,9 @@ func (t *tail) read(user string, after ID, limit int) (p Page, ok bool) {
 		p.Last = t.events[n-1].ID
 	}
 	i, found := slices.BinarySearchFunc(t.events, after, func(e Event, id ID) int { return e.ID.Compare(id) })
+	if after.Compare(p.Last) > 0 {
+		return Page{}, false
+	}
 	if found {
 		i++
 	}

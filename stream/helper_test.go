@@ -29,7 +29,13 @@ type testServer struct {
 // newServer starts one; wrap, if given, turns the log into the Source.
 func newServer(tb testing.TB, lopts eventlog.Options, opts Options, wrap ...func(*eventlog.Log) Source) *testServer {
 	tb.Helper()
-	ts := &testServer{log: openLog(tb, lopts), hub: NewHub()}
+	return newServerOn(tb, openLog(tb, lopts), opts, wrap...)
+}
+
+// newServerOn is newServer over a log the test opened.
+func newServerOn(tb testing.TB, l *eventlog.Log, opts Options, wrap ...func(*eventlog.Log) Source) *testServer {
+	tb.Helper()
+	ts := &testServer{log: l, hub: NewHub()}
 	var src Source = ts.log
 	for _, w := range wrap {
 		src = w(ts.log)

@@ -23,6 +23,7 @@ type session struct {
 	sub  *subscriber
 
 	cursor     eventlog.ID
+	gapThrough eventlog.ID // the hole last reported by a gap event
 	catchingUp bool      // replaying from a resume point, not yet at the tail
 	deadlineAt time.Time // when the write deadline was last pushed forward
 	noDeadline bool      // the writer cannot set deadlines
@@ -95,17 +96,21 @@ func (s *session) loop(ctx context.Context, raw string, resumed bool) {
 		}
 		var gap []byte
 		switch {
-		case firstRead && resumed && s.cursor.Compare(page.Last) > 0:
-			// Never issued by this log (say, restored from an older
-			// backup): report it rather than guess, and follow the tail.
+		case firstRead && resumed && page.Unknown:
+			// Never issued by this log (say, an id from after the backup
+			// this file was restored from, however many events came
+			// since): report it rather than guess, and follow the tail.
 			oldest, err := s.oldest()
 			if err != nil {
 				s.readFailed(err)
 				return
 			}
 			gap = controlFrame("gap", gapData{gapUnknown, sse.Clip(raw, maxEcho), idText(oldest)}, 0)
-			s.cursor = page.Last
-		case page.Gap != nil:
+			s.cursor, page.Events = page.Last, nil
+		case page.Gap != nil && page.Gap.Through.Compare(s.gapThrough) > 0:
+			// One hole, one gap: later pages below the same mark (more
+			// broadcasts, or nothing yet) are the hole already told.
+			s.gapThrough = page.Gap.Through
 			last := s.cursor.String()
 			if firstRead {
 				last = sse.Clip(raw, maxEcho)

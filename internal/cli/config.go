@@ -23,6 +23,7 @@ type serveConfig struct {
 	Retention         time.Duration
 	MaxEvents         int
 	CompactInterval   time.Duration
+	MaxClockJump      time.Duration
 	Heartbeat         time.Duration
 	Retry             time.Duration
 	WriteTimeout      time.Duration
@@ -59,6 +60,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.Duration(&c.Retention, "retention", "SSELOG_RETENTION", 168*time.Hour, "delete events older than this (0 = keep by age forever)")
 	f.Int(&c.MaxEvents, "max-events", "SSELOG_MAX_EVENTS", 10000, "events kept per user, and for broadcasts (0 = no cap)")
 	f.Duration(&c.CompactInterval, "compact-interval", "SSELOG_COMPACT_INTERVAL", time.Minute, "how often retention runs")
+	f.Duration(&c.MaxClockJump, "max-clock-jump", "SSELOG_MAX_CLOCK_JUMP", 24*time.Hour, "at start, a wall clock further ahead of the newest event is not trusted to age events and idempotency keys (logged)")
 	f.Duration(&c.Heartbeat, "heartbeat", "SSELOG_HEARTBEAT", 15*time.Second, "heartbeat comment after this long without a write on a stream")
 	f.Duration(&c.Retry, "retry", "SSELOG_RETRY", 2*time.Second, "reconnection delay sent to browsers as retry:")
 	f.Duration(&c.WriteTimeout, "write-timeout", "SSELOG_WRITE_TIMEOUT", 30*time.Second, "close a stream whose client accepts no write for this long")
@@ -141,6 +143,7 @@ func (c serveConfig) validate() error {
 		{"heartbeat", c.Heartbeat, false}, {"retry", c.Retry, false},
 		{"write-timeout", c.WriteTimeout, false}, {"shutdown-timeout", c.ShutdownTimeout, false},
 		{"read-timeout", c.ReadTimeout, false},
+		{"max-clock-jump", c.MaxClockJump, false},
 	} {
 		if d.d < 0 || d.d == 0 && !d.zeroOK {
 			bad("--%s %s must be positive", d.name, d.d)
@@ -213,7 +216,7 @@ func (c serveConfig) logAttrs() []any {
 	}
 	return []any{
 		"data", c.Data, "auth", auth, "retention", c.Retention, "max_events", c.MaxEvents,
-		"compact_interval", c.CompactInterval, "heartbeat", c.Heartbeat, "retry", c.Retry,
+		"compact_interval", c.CompactInterval, "max_clock_jump", c.MaxClockJump, "heartbeat", c.Heartbeat, "retry", c.Retry,
 		"write_timeout", c.WriteTimeout, "max_body", c.MaxBody, "max_batch_body", c.MaxBatchBody,
 		"cors_origins", c.CORSOrigins, "tls", c.TLSCert != "", "shutdown_timeout", c.ShutdownTimeout,
 		"log_format", c.LogFormat, "pprof", c.Pprof, "read_timeout", c.ReadTimeout,

@@ -44,6 +44,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 		CompactInterval:    cfg.CompactInterval,
 		TailBytes:          int(cfg.TailBytes),
 		PageBytes:          int(cfg.PageBytes),
+		MaxClockJump:       cfg.MaxClockJump,
 		Logger:             logger,
 	})
 	if err != nil {
