@@ -39,7 +39,7 @@ func TestCountsKeptCurrent(t *testing.T) {
 		for range 1 + rnd.IntN(15) {
 			in := Input{User: users[rnd.IntN(len(users))], Data: []byte(`1`)}
 			if rnd.IntN(4) == 0 {
-				in.IdempotencyKey = fmt.Sprintf("k%d", rnd.IntN(5))
+				in.IdempotencyKey = fmt.Sprintf("%s-k%d", in.User, rnd.IntN(5)) // a key names one request
 			}
 			_, err := l.Append(ctx, in)
 			require.NoError(t, err)
