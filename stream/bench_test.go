@@ -421,7 +421,7 @@ func BenchmarkSendPage(b *testing.B) {
 				h.frames = nil
 			}
 			w := &discardWriter{h: http.Header{}}
-			s := &session{h: h, w: w, rc: http.NewResponseController(w), sub: &subscriber{}, timer: time.NewTimer(time.Hour)}
+			s := &session{h: h, out: httpSink{w, http.NewResponseController(w)}, sub: &subscriber{}, timer: time.NewTimer(time.Hour)}
 			defer s.timer.Stop()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -46,6 +46,11 @@ func newServer(tb testing.TB, lopts eventlog.Options, opts Options, wrap ...func
 	tb.Cleanup(func() {
 		ts.hub.Close()
 		ts.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := ts.hub.Wait(ctx); err != nil {
+			tb.Errorf("detached streams still open: %v", err)
+		}
 	})
 	return ts
 }

@@ -1,7 +1,7 @@
 package stream
 
 import (
-	"net/http"
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,10 +12,11 @@ import (
 // wakes it); it counts subscribers and what they were sent, and ends every
 // stream on Close. The zero value is not usable; call NewHub.
 type Hub struct {
-	mu     sync.Mutex
-	subs   map[*subscriber]struct{}
-	closed bool
-	done   chan struct{}
+	mu       sync.Mutex
+	subs     map[*subscriber]struct{}
+	closed   bool
+	done     chan struct{}
+	detached sync.WaitGroup // streams served off net/http's goroutines
 
 	subscribers atomic.Int64
 	delivered   atomic.Uint64
@@ -37,11 +38,29 @@ type HubStats struct {
 
 // subscriber is one open stream as the hub sees it.
 type subscriber struct {
-	rc *http.ResponseController
+	out sink
 	// writing is set while the stream's handler may be blocked in a
 	// write. Close interrupts only those: a deadline set on an idle
 	// HTTP/2 stream would reset it instead of letting it end cleanly.
 	writing atomic.Bool
+	// stopc, for a detached stream only, is closed (once, by stop) when
+	// the stream must end: the hub closed or the client went away.
+	stopc   chan struct{}
+	stopped atomic.Bool
+	gone    atomic.Bool // the client went away
+}
+
+// leave ends a detached stream whose client went away.
+func (s *subscriber) leave() {
+	s.gone.Store(true)
+	s.stop()
+}
+
+// stop ends a detached stream: it wakes it wherever it waits.
+func (s *subscriber) stop() {
+	if s.stopc != nil && s.stopped.CompareAndSwap(false, true) {
+		close(s.stopc)
+	}
 }
 
 // NewHub returns an open hub.
@@ -71,8 +90,27 @@ func (h *Hub) Close() {
 		// either set writing (and is interrupted here) or will see done
 		// before its next write.
 		if s.writing.Load() {
-			_ = s.rc.SetWriteDeadline(now)
+			_ = s.out.SetWriteDeadline(now)
 		}
+		s.stop()
+	}
+}
+
+// Wait waits until every stream detached from net/http (see
+// Handler.Serve) has ended, or ctx ends. http.Server.Shutdown does not
+// wait for those: call Wait after Close and Shutdown, before closing the
+// log.
+func (h *Hub) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.detached.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -88,12 +126,16 @@ func (h *Hub) Stats() HubStats {
 	}
 }
 
-// join registers s; false once the hub is closed.
+// join registers s; false once the hub is closed. A detached stream (s
+// with a stop channel) counts for Wait until leave.
 func (h *Hub) join(s *subscriber) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return false
+	}
+	if s.stopc != nil {
+		h.detached.Add(1)
 	}
 	h.subs[s] = struct{}{}
 	h.subscribers.Add(1)
@@ -110,6 +152,10 @@ func (h *Hub) leave(s *subscriber) {
 		h.subscribers.Add(-1)
 	}
 }
+
+// release marks a detached stream's end for Wait, once its connection is
+// closed.
+func (h *Hub) release() { h.detached.Done() }
 
 func (h *Hub) isClosed() bool {
 	select {

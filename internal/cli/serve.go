@@ -42,7 +42,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(cfg, lg, logger)
+	srv, streams, err := newHTTPServer(cfg, lg, logger)
 	if err != nil {
 		return errors.Join(err, lg.Close())
 	}
@@ -75,7 +75,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	case serveErr = <-errc:
 		serveErr = fmt.Errorf("serve on %s: %w", ln.Addr(), serveErr)
 	}
-	err = errors.Join(serveErr, shutdown(srv, cfg.ShutdownTimeout), stopPprof(), lg.Close())
+	err = errors.Join(serveErr, shutdown(srv, streams, cfg.ShutdownTimeout), stopPprof(), lg.Close())
 	if err != nil {
 		logger.Error("sselog stopped", "uptime", time.Since(started).Round(time.Millisecond), "err", err)
 		return err
@@ -88,7 +88,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 // WriteTimeout (it would cut every stream: the stream handler sets a
 // deadline per write instead) and no ReadTimeout (handlers bound their
 // own body reads); ReadHeaderTimeout stops slowloris.
-func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*http.Server, error) {
+func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*http.Server, *api.Server, error) {
 	a, err := api.New(lg, api.Config{
 		PublisherKey:     cfg.PublisherKey,
 		SubscriberSecret: cfg.SubscriberSecret,
@@ -100,7 +100,7 @@ func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*htt
 		Logger:           logger,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
@@ -110,17 +110,21 @@ func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*htt
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(a.CloseStreams)
-	return srv, nil
+	return srv, a, nil
 }
 
 // shutdown stops accepting, ends streams (RegisterOnShutdown) and waits up
-// to timeout for in-flight requests; past it, connections are cut.
-func shutdown(srv *http.Server, timeout time.Duration) error {
+// to timeout for in-flight requests and the streams net/http no longer
+// tracks; past it, connections are cut.
+func shutdown(srv *http.Server, streams *api.Server, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("shutdown: requests still running after %s: %w", timeout, err)
+	}
+	if err := streams.WaitStreams(ctx); err != nil {
+		return fmt.Errorf("shutdown: streams still open after %s: %w", timeout, err)
 	}
 	return nil
 }

@@ -1,0 +1,141 @@
+package stream
+
+import (
+	"net/http"
+	"time"
+)
+
+// An idle stream is most of what a notification server holds, so an
+// HTTP/1.1 stream is taken off net/http's per-connection machinery once
+// its headers are written: the connection is hijacked (which ends
+// net/http's background read and drops its read and write buffers), the
+// body is written with chunked coding by chunkedConn, and the client's
+// close is noticed by the shared closeWatcher instead of a parked read. A
+// detached stream has no goroutine of net/http's and, while it waits,
+// one goroutine of its own, started fresh each time it parks so that it
+// waits on the smallest stack. HTTP/2 streams, HTTP/1.0 and writers that
+// cannot be hijacked stay on net/http (session.run).
+
+// detach serves the stream detached from net/http and returns true, or
+// returns false having written nothing more (the caller then serves it
+// on net/http). The status line and headers are already set.
+func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, user string) bool {
+	if h.noDetach || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor < 1 || h.hub.isClosed() {
+		return false
+	}
+	raw := resumePoint(r)
+	endAt, _ := r.Context().Deadline() // the handler's context ends when it returns; keep its deadline
+	c, _, err := rc.Hijack()           // writes the headers; the buffers it returns hold nothing a stream needs
+	if err != nil {
+		return false
+	}
+	cc := &chunkedConn{c: c}
+	s := &session{h: h, out: cc, user: user, conn: cc, endAt: endAt}
+	s.sub = &subscriber{out: cc, stopc: make(chan struct{})}
+	if !h.hub.join(s.sub) {
+		_ = c.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+		_, _ = cc.Write(h.retryFrame)
+		if cc.Flush() == nil {
+			_ = cc.end()
+		}
+		_ = c.Close()
+		return true
+	}
+	s.unwatch = func() {}
+	if unwatch, err := h.watcher.watch(c, s.sub); err == nil {
+		s.unwatch = unwatch
+	} else {
+		// No shared watcher here: notice the close with a read of
+		// one byte (bytes a client sends on its stream are dropped).
+		go func() {
+			var b [1]byte
+			for {
+				if _, err := c.Read(b[:]); err != nil {
+					s.sub.leave()
+					return
+				}
+			}
+		}()
+	}
+	go s.runDetached(raw)
+	return true
+}
+
+// runDetached starts a detached stream and follows the log until it
+// parks.
+func (s *session) runDetached(raw string) {
+	s.timer = time.NewTimer(s.h.opts.Heartbeat)
+	if s.expired() || !s.start(raw) {
+		s.finish()
+		return
+	}
+	s.follow()
+}
+
+// follow sends pages until the stream has caught up, then parks it in a
+// new goroutine and returns, ending the current one.
+func (s *session) follow() {
+	for {
+		if s.sub.stopped.Load() || s.expired() {
+			s.finish()
+			return
+		}
+		uc, bc, full, ok := s.step()
+		if !ok {
+			s.finish()
+			return
+		}
+		if !full {
+			go s.park(uc, bc)
+			return
+		}
+	}
+}
+
+// park waits for a commit, the heartbeat timer or the end of the stream.
+// It starts on a new goroutine's smallest stack and keeps it small: the
+// work a wake-up leads to runs on this goroutine, which parks again in a
+// new one.
+func (s *session) park(uc, bc <-chan struct{}) {
+	select {
+	case <-s.sub.stopc:
+	case <-uc:
+		s.follow()
+		return
+	case <-bc:
+		s.follow()
+		return
+	case <-s.timer.C:
+		if s.expired() {
+			break
+		}
+		if err := s.heartbeat(); err != nil {
+			s.writeFailed(err)
+			break
+		}
+		go s.park(uc, bc)
+		return
+	}
+	s.finish()
+}
+
+// expired reports that the request's deadline has passed.
+func (s *session) expired() bool {
+	return !s.endAt.IsZero() && !time.Now().Before(s.endAt)
+}
+
+// finish ends a detached stream: the last chunk (unless a write failed
+// or the client is gone), then the connection is closed.
+func (s *session) finish() {
+	s.timer.Stop()
+	s.unwatch()
+	s.h.hub.leave(s.sub)
+	if !s.sub.gone.Load() {
+		// Close may have moved the deadline to now between two
+		// writes; the last chunk gets its own.
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout))
+		_ = s.conn.end()
+	}
+	_ = s.conn.c.Close()
+	s.h.hub.release()
+}
