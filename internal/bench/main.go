@@ -205,6 +205,9 @@ func runScenario(ctx context.Context, e env, c *common, name string, sc scenario
 		res.Target, res.URL = kind, t.base.String()
 		rep.Results = append(rep.Results, res)
 	}
+	if f, ok := sc.(interface{ finish(*report) }); ok && runErr == nil {
+		f.finish(&rep)
+	}
 	if len(rep.Results) > 0 {
 		if err := rep.print(e.stdout, c.json); err != nil {
 			return err

@@ -118,6 +118,8 @@ type jsonReport struct {
 	Scenario string             `json:"scenario"`
 	Results  []jsonResult       `json:"results"`
 	Ratios   map[string]float64 `json:"ratios"`
+	Floor    map[string]float64 `json:"floor"`
+	Notes    []string           `json:"notes"`
 	OK       bool               `json:"ok"`
 }
 

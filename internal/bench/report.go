@@ -72,6 +72,8 @@ type report struct {
 	Describe string
 	Params   map[string]any
 	Results  []*result
+	Notes    []string           // lines printed under the table
+	Floor    map[string]float64 // publish --publishers 1: the floor (floorNote)
 }
 
 func (rep *report) failures() []string {
@@ -130,6 +132,9 @@ func (rep *report) printTable(w io.Writer) error {
 			}
 		}
 		b.WriteString("\n")
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(&b, "%s\n", n)
 	}
 	for _, f := range rep.failures() {
 		fmt.Fprintf(&b, "FAIL %s\n", f)
@@ -196,12 +201,16 @@ func (rep *report) printJSON(w io.Writer) error {
 		Machine  map[string]any     `json:"machine"`
 		Results  []jsonResult       `json:"results"`
 		Ratios   map[string]float64 `json:"ratios,omitempty"`
+		Floor    map[string]float64 `json:"floor,omitempty"`
+		Notes    []string           `json:"notes,omitempty"`
 		OK       bool               `json:"ok"`
 	}{
 		Scenario: rep.Scenario,
 		Params:   rep.Params,
 		Machine:  map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
 		OK:       len(rep.failures()) == 0,
+		Floor:    rep.Floor,
+		Notes:    rep.Notes,
 	}
 	for _, r := range rep.Results {
 		jr := jsonResult{Target: r.Target, URL: r.URL, Metrics: map[string]float64{}, Failures: r.Failures}
