@@ -115,12 +115,13 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 // jsonReport is what --json prints.
 type jsonReport struct {
-	Scenario string             `json:"scenario"`
-	Results  []jsonResult       `json:"results"`
-	Ratios   map[string]float64 `json:"ratios"`
-	Floor    map[string]float64 `json:"floor"`
-	Notes    []string           `json:"notes"`
-	OK       bool               `json:"ok"`
+	Scenario string               `json:"scenario"`
+	Results  []jsonResult         `json:"results"`
+	Ratios   map[string]float64   `json:"ratios"`
+	Floor    map[string]float64   `json:"floor"`
+	Notes    []string             `json:"notes"`
+	Spread   map[string][]float64 `json:"spread"`
+	OK       bool                 `json:"ok"`
 }
 
 // runJSON runs a scenario with --json and returns the decoded report and
