@@ -232,6 +232,11 @@ func (l *Log) commit(reqs []*request) error {
 		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
 	}
 	if len(touched) > 0 {
+		var n int64
+		for _, c := range counts {
+			n += int64(c)
+		}
+		l.journaled.Add(n)
 		l.tail.add(added)
 		last := l.gen.last
 		l.last.Store(&last)

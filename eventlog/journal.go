@@ -19,10 +19,17 @@ import (
 // Journal value: uvarint(len(user)), user ("" = broadcast), then a record.
 
 // defaultMoveDelay lets the journal gather entries before a move (see
-// Options.MoveDelay), and moveBatch bounds one move transaction.
+// Options.MoveDelay), and moveBatch bounds one move transaction. A trickle
+// of appends is left to gather longer: a move waits for moveMin entries or
+// for moveWait × MoveDelay, whichever comes first. Every move is an
+// fsync'd commit that appends queue behind, so at 20 events/s moving every
+// 200 ms put one append in a hundred behind a move: the p99 of publish,
+// and of publish-to-receive.
 const (
 	defaultMoveDelay = 200 * time.Millisecond
 	moveBatch        = 8192
+	moveMin          = 1024
+	moveWait         = 10
 )
 
 // appendJournalHeader appends what precedes the record in a journal entry.
@@ -54,10 +61,16 @@ func (l *Log) moveLoop(ctx context.Context) {
 			return
 		case <-l.moveKick:
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(l.opts.MoveDelay):
+		deadline := time.Now().Add(moveWait * l.opts.MoveDelay)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(l.opts.MoveDelay):
+			}
+			if l.journaled.Load() >= moveMin || !time.Now().Before(deadline) {
+				break
+			}
 		}
 		if err := l.drainJournal(ctx); err != nil && ctx.Err() == nil {
 			l.log.Error("move journal", "path", l.path, "err", err)
@@ -111,6 +124,10 @@ func (l *Log) moveOnce() (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("move journal: %w", closedErr(err))
+	}
+	// Entries a previous run left are not counted: never below zero.
+	if v := l.journaled.Add(-int64(n)); v < 0 {
+		l.journaled.CompareAndSwap(v, 0)
 	}
 	return n, nil
 }
