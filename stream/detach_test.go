@@ -3,10 +3,12 @@ package stream
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"runtime"
 	"strings"
@@ -61,6 +63,7 @@ func TestIdleStreamsLeaveNetHTTP(t *testing.T) {
 		conns[i], _, _ = rawStream(t, ts, fmt.Sprint("u", i), "HTTP/1.1")
 	}
 	testkit.WaitFor(t, wait, "streams to join", func() bool { return ts.hub.Stats().Subscribers == n })
+	require.Equal(t, int64(n), ts.hub.Stats().Detached)
 	var g int
 	testkit.WaitFor(t, wait, "one goroutine per idle stream", func() bool {
 		g = runtime.NumGoroutine() - int(before.goroutines)
@@ -143,6 +146,7 @@ func TestHTTP10StreamStaysOnNetHTTP(t *testing.T) {
 	ts := newServer(t, eventlog.Options{}, Options{Heartbeat: time.Hour})
 	c, _, resp := rawStream(t, ts, "u", "HTTP/1.0")
 	assert.Nil(t, resp.TransferEncoding)
+	assert.Equal(t, int64(0), ts.hub.Stats().Detached)
 	id := ts.append(t, "u", "", `1`)
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
 	p := sse.NewParser(resp.Body)
@@ -201,4 +205,62 @@ func TestChunkedConnFraming(t *testing.T) {
 			assert.Equal(t, want, string(body))
 		})
 	}
+}
+
+// TestDetachedStreamEndsAtTheRequestDeadline: the handler's context ends
+// when the handler returns, so a detached stream keeps its deadline (a
+// caller may bound a stream by, say, its token's expiry) and ends cleanly
+// there.
+func TestDetachedStreamEndsAtTheRequestDeadline(t *testing.T) {
+	ts := newServer(t, eventlog.Options{}, Options{Heartbeat: time.Hour})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stream/{user}", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 300*time.Millisecond)
+		defer cancel()
+		ts.h.Serve(w, r.WithContext(ctx), r.PathValue("user"))
+	})
+	ts.srv.Config.Handler = mux
+	c := ts.connect(t, "u", "", "")
+	expectConnected(t, c, "u", "")
+	_, ok := c.next(t, wait)
+	require.False(t, ok, "the stream ends")
+	require.ErrorIs(t, c.err, io.EOF, "cleanly, with the last chunk")
+	testkit.WaitFor(t, wait, "the stream to leave the hub", func() bool { return ts.hub.Stats().Subscribers == 0 })
+}
+
+// TestDetachedStreamOverTLS: HTTP/1.1 over TLS is detached too (the
+// watcher watches the socket under the TLS connection), and ends cleanly.
+func TestDetachedStreamOverTLS(t *testing.T) {
+	l := openLog(t, eventlog.Options{})
+	hub := NewHub()
+	h := NewHandler(l, hub, Options{Heartbeat: time.Hour})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Serve(w, r, "u") }))
+	srv.StartTLS() // HTTP/1.1 only: EnableHTTP2 is off
+	t.Cleanup(func() {
+		hub.Close()
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		assert.NoError(t, hub.Wait(ctx))
+	})
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	require.Equal(t, 1, resp.ProtoMajor)
+	c := startClient(ctx, cancel, resp)
+	t.Cleanup(c.close)
+	expectConnected(t, c, "u", "")
+	id, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte("1")})
+	require.NoError(t, err)
+	expectEvents(t, c, id)
+	assert.Equal(t, HubStats{Subscribers: 1, Detached: 1, Delivered: 1}, hub.Stats())
+	t.Logf("goroutines: %d more with one stream open", runtime.NumGoroutine()-base)
+
+	hub.Close()
+	_, ok := c.next(t, wait)
+	require.False(t, ok)
+	require.ErrorIs(t, c.err, io.EOF, "the stream ended cleanly")
 }

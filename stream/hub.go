@@ -19,6 +19,7 @@ type Hub struct {
 	detached sync.WaitGroup // streams served off net/http's goroutines
 
 	subscribers atomic.Int64
+	detachedN   atomic.Int64
 	delivered   atomic.Uint64
 	replayed    atomic.Uint64
 	heartbeats  atomic.Uint64
@@ -29,6 +30,7 @@ type Hub struct {
 // HubStats are the hub's counters since NewHub.
 type HubStats struct {
 	Subscribers int64  // streams open now
+	Detached    int64  // of which served off net/http (HTTP/1.1, see Handler.Serve)
 	Delivered   uint64 // event frames written, replayed ones included
 	Replayed    uint64 // event frames written while catching up from a resume point
 	Heartbeats  uint64 // heartbeat comments written
@@ -118,6 +120,7 @@ func (h *Hub) Wait(ctx context.Context) error {
 func (h *Hub) Stats() HubStats {
 	return HubStats{
 		Subscribers: h.subscribers.Load(),
+		Detached:    h.detachedN.Load(),
 		Delivered:   h.delivered.Load(),
 		Replayed:    h.replayed.Load(),
 		Heartbeats:  h.heartbeats.Load(),
@@ -136,6 +139,7 @@ func (h *Hub) join(s *subscriber) bool {
 	}
 	if s.stopc != nil {
 		h.detached.Add(1)
+		h.detachedN.Add(1)
 	}
 	h.subs[s] = struct{}{}
 	h.subscribers.Add(1)
@@ -150,6 +154,9 @@ func (h *Hub) leave(s *subscriber) {
 	if _, ok := h.subs[s]; ok {
 		delete(h.subs, s)
 		h.subscribers.Add(-1)
+		if s.stopc != nil {
+			h.detachedN.Add(-1)
+		}
 	}
 }
 
