@@ -12,9 +12,9 @@ import (
 // body is written with chunked coding by chunkedConn, and the client's
 // close is noticed by the shared closeWatcher instead of a parked read. A
 // detached stream has no goroutine of net/http's and, while it waits,
-// one goroutine of its own, started fresh each time it parks so that it
-// waits on the smallest stack. HTTP/2 streams, HTTP/1.0 and writers that
-// cannot be hijacked stay on net/http (session.run).
+// one goroutine of its own, started on the smallest stack (see park).
+// HTTP/2 streams, HTTP/1.0 and writers that cannot be hijacked stay on
+// net/http (session.run).
 
 // detach serves the stream detached from net/http and returns true, or
 // returns false having written nothing more (the caller then serves it
@@ -61,62 +61,65 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.Respon
 	return true
 }
 
-// runDetached starts a detached stream and follows the log until it
-// parks.
+// runDetached starts a detached stream, catches it up and parks it.
 func (s *session) runDetached(raw string) {
 	s.timer = time.NewTimer(s.h.opts.Heartbeat)
 	if s.expired() || !s.start(raw) {
 		s.finish()
 		return
 	}
-	s.follow()
+	uc, bc, ok := s.catchUp()
+	if !ok {
+		s.finish()
+		return
+	}
+	go s.park(uc, bc) // a replay may have grown this stack: wait on a fresh one
 }
 
-// follow sends pages until the stream has caught up, then parks it in a
-// new goroutine and returns, ending the current one.
-func (s *session) follow() {
+// catchUp sends pages until the stream has caught up and returns the
+// wake channels to wait on; false means the stream is over.
+func (s *session) catchUp() (uc, bc <-chan struct{}, ok bool) {
 	for {
 		if s.sub.stopped.Load() || s.expired() {
-			s.finish()
-			return
+			return nil, nil, false
 		}
 		uc, bc, full, ok := s.step()
+		if !ok || !full {
+			return uc, bc, ok
+		}
+	}
+}
+
+// park waits for commits, the heartbeat timer or the end of the stream,
+// and sends what commits bring on its own goroutine. It starts on a new
+// goroutine's smallest stack; a stream that stays busy keeps its
+// goroutine (no new one per event), and one that was idle for a whole
+// heartbeat period moves to a fresh one, leaving whatever the work grew.
+func (s *session) park(uc, bc <-chan struct{}) {
+	for {
+		var ok bool
+		select {
+		case <-s.sub.stopc:
+		case <-uc:
+			uc, bc, ok = s.catchUp()
+		case <-bc:
+			uc, bc, ok = s.catchUp()
+		case <-s.timer.C:
+			if s.expired() {
+				break
+			}
+			if err := s.heartbeat(); err != nil {
+				s.writeFailed(err)
+				break
+			}
+			go s.park(uc, bc)
+			return
+		}
 		if !ok {
 			s.finish()
 			return
 		}
-		if !full {
-			go s.park(uc, bc)
-			return
-		}
 	}
-}
-
-// park waits for a commit, the heartbeat timer or the end of the stream.
-// It starts on a new goroutine's smallest stack and keeps it small: the
-// work a wake-up leads to runs on this goroutine, which parks again in a
-// new one.
-func (s *session) park(uc, bc <-chan struct{}) {
-	select {
-	case <-s.sub.stopc:
-	case <-uc:
-		s.follow()
-		return
-	case <-bc:
-		s.follow()
-		return
-	case <-s.timer.C:
-		if s.expired() {
-			break
-		}
-		if err := s.heartbeat(); err != nil {
-			s.writeFailed(err)
-			break
-		}
-		go s.park(uc, bc)
-		return
-	}
-	s.finish()
 }
 
 // expired reports that the request's deadline has passed.
