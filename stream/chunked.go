@@ -54,6 +54,13 @@ func (w *chunkedConn) Write(b []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	if len(b) >= maxChunk {
+		// A large frame goes out as its own chunk, uncopied.
+		if err := w.flush(false); err != nil {
+			return 0, err
+		}
+		return w.writeChunk(b)
+	}
 	if w.buf == nil {
 		w.buf = chunkBufs.Get().(*[]byte)
 		*w.buf = append((*w.buf)[:0], make([]byte, chunkHead)...)
@@ -96,6 +103,21 @@ func (w *chunkedConn) flush(release bool) error {
 	}
 	return err
 }
+
+// writeChunk writes b as one chunk with one writev, without copying it.
+func (w *chunkedConn) writeChunk(b []byte) (int, error) {
+	var head [chunkHead]byte
+	h := strconv.AppendInt(head[:0], int64(len(b)), 16)
+	h = append(h, '\r', '\n')
+	bufs := net.Buffers{h, b, crlf}
+	if _, err := bufs.WriteTo(w.c); err != nil {
+		w.err = err
+		return 0, err
+	}
+	return len(b), nil
+}
+
+var crlf = []byte("\r\n")
 
 // lastChunk ends the body.
 var lastChunk = []byte("0\r\n\r\n")
