@@ -174,6 +174,7 @@ func TestChunkedConnFraming(t *testing.T) {
 		{"flushes", []string{"a", "", "b", "", "", "c", ""}, 3},
 		{"empty flush", []string{"", ""}, 0},
 		{"long write", []string{big, ""}, 1},
+		{"short, long, short", []string{"a", big, "b", ""}, 3},
 		{"many writes", []string{half, half, half, half, half, ""}, 3},
 		{"unflushed dropped at end", []string{"a", "", "lost"}, 1},
 	} {
