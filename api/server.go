@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,6 +133,12 @@ func New(lg Store, cfg Config) (*Server, error) {
 // CloseStreams ends every open stream and refuses new ones. Register it
 // with http.Server.RegisterOnShutdown.
 func (s *Server) CloseStreams() { s.hub.Close() }
+
+// WaitStreams waits, after CloseStreams, until every stream has ended or
+// ctx ends. HTTP/1.1 streams are served off net/http's connection
+// tracking (see stream.Handler.Serve), so http.Server.Shutdown does not
+// wait for them: call WaitStreams after it and before closing the log.
+func (s *Server) WaitStreams(ctx context.Context) error { return s.hub.Wait(ctx) }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 

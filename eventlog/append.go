@@ -34,17 +34,26 @@ type request struct {
 	ids    []ID
 	err    error
 	done   chan struct{}
+	// one and oneID hold a single Append's event and id, so that it
+	// allocates no slices.
+	one   [1]Input
+	oneID [1]ID
 }
 
 // Append stores one event and returns its id once the commit holding it is
 // on disk. If ctx ends first, Append returns ctx's error; the event may
 // still have been committed.
 func (l *Log) Append(ctx context.Context, in Input) (ID, error) {
-	ids, err := l.AppendBatch(ctx, []Input{in})
-	if err != nil {
+	if err := in.validate(); err != nil {
+		return ID{}, fmt.Errorf("append event 0: %w", err)
+	}
+	r := &request{ctx: ctx, done: make(chan struct{})}
+	r.one[0] = in
+	r.events, r.ids = r.one[:], r.oneID[:]
+	if err := l.submit(r); err != nil {
 		return ID{}, err
 	}
-	return ids[0], nil
+	return r.ids[0], nil
 }
 
 // AppendBatch stores events for any mix of users in one transaction: all
@@ -74,23 +83,32 @@ func (l *Log) AppendKeyedBatch(ctx context.Context, key string, events []Input) 
 		}
 	}
 	r := &request{ctx: ctx, key: key, events: events, ids: make([]ID, len(events)), done: make(chan struct{})}
+	if err := l.submit(r); err != nil {
+		return nil, err
+	}
+	return r.ids, nil
+}
+
+// submit queues r for the writer and waits for its commit.
+func (l *Log) submit(r *request) error {
+	ctx := r.ctx
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	select {
 	case l.queue <- r:
 		l.mu.RUnlock()
 	case <-ctx.Done():
 		l.mu.RUnlock()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	select {
 	case <-r.done:
-		return r.ids, r.err
+		return r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -196,8 +214,21 @@ func (l *Log) commit(reqs []*request) error {
 	counts := make(map[string]uint64)
 	var newUsers int64
 	var added []Event
+	// Size the transaction's buffers once: records back to back, and the
+	// tail's copies of the data in one block.
+	events, recBytes, dataBytes := 0, 0, 0
+	for _, r := range reqs {
+		events += len(r.events)
+		for _, in := range r.events {
+			recBytes += len(in.User) + len(in.Name) + len(in.Data) + 32
+			dataBytes += len(in.Data)
+		}
+	}
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		w := writer{tx: tx, log: l, now: now, ageNow: l.ageNow(), buckets: make(map[string]*bolt.Bucket), counts: counts}
+		w := writer{tx: tx, log: l, now: now, ageNow: l.ageNow(), counts: counts, buf: make([]byte, 0, recBytes)}
+		if l.tail.size > 0 {
+			w.added, w.data = make([]Event, 0, events), make([]byte, 0, dataBytes)
+		}
 		defer func() { added = w.added }()
 		for _, r := range reqs {
 			if err := w.apply(r); err != nil {
@@ -227,6 +258,11 @@ func (l *Log) commit(reqs []*request) error {
 	}
 	if len(touched) > 0 {
 		l.counts.added(counts, newUsers)
+		var n int64
+		for _, c := range counts {
+			n += int64(c)
+		}
+		l.journaled.Add(n)
 		l.tail.add(added)
 		last := l.gen.last
 		l.last.Store(&last)
@@ -241,11 +277,12 @@ type writer struct {
 	tx      *bolt.Tx
 	log     *Log
 	now     time.Time
-	ageNow  time.Time // the ageing clock, for idempotency keys (clock.go)
-	buckets map[string]*bolt.Bucket
+	ageNow  time.Time               // the ageing clock, for idempotency keys (clock.go)
+	buckets map[string]*bolt.Bucket // the mover's, by user
 	counts  map[string]uint64
 	journal *bolt.Bucket
 	added   []Event // what the tail cache gets once the commit is durable
+	data    []byte  // added's data, back to back
 	buf     []byte  // records of this transaction, back to back
 }
 
@@ -281,7 +318,12 @@ func (w *writer) apply(r *request) error {
 		w.counts[in.User]++
 		r.ids[i] = id
 		if w.log.tail.size > 0 {
-			w.added = append(w.added, Event{ID: id, User: in.User, Name: in.Name, Data: bytes.Clone(in.Data), Time: time.Unix(0, w.now.UnixNano())})
+			// The tail keeps its own copy of the data (the caller owns
+			// in.Data): a slice of one block per commit, never written
+			// again (a block that grows moves, leaving earlier slices be).
+			start := len(w.data)
+			w.data = append(w.data, in.Data...)
+			w.added = append(w.added, Event{ID: id, User: in.User, Name: in.Name, Data: w.data[start:len(w.data):len(w.data)], Time: time.Unix(0, w.now.UnixNano())})
 		}
 		if in.IdempotencyKey != "" {
 			if err := w.remember(in, id); err != nil {

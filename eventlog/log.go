@@ -86,11 +86,13 @@ type Log struct {
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 	queue  chan *request
-	// moveKick wakes the journal mover after a commit.
-	moveKick chan struct{}
-	gen      *generator
-	notify   *notifier
-	tail     *tail
+	// moveKick wakes the journal mover after a commit; journaled counts
+	// the entries it has not filed yet (roughly: see moveLoop).
+	moveKick  chan struct{}
+	journaled atomic.Int64
+	gen       *generator
+	notify    *notifier
+	tail      *tail
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup

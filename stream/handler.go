@@ -60,6 +60,8 @@ type Handler struct {
 
 	retryFrame   []byte
 	clearIdle    bool // the heartbeat may come after a write deadline: clear it while idle
+	watcher      *closeWatcher
+	noDetach     bool // serve every stream on net/http's goroutines (benchmark baseline)
 	deadlineWarn sync.Once
 	flushWarn    sync.Once
 }
@@ -79,7 +81,7 @@ func NewHandler(src Source, hub *Hub, opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{src: src, hub: hub, opts: opts, log: opts.Logger, frames: new(frameCache)}
+	h := &Handler{src: src, hub: hub, opts: opts, log: opts.Logger, frames: new(frameCache), watcher: newCloseWatcher()}
 	h.clearIdle = opts.Heartbeat > opts.WriteTimeout/2
 	h.retryFrame = []byte("retry: " + strconv.FormatInt(opts.Retry.Milliseconds(), 10) + "\n\n")
 	return h
@@ -108,7 +110,11 @@ func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
-	s := &session{h: h, w: w, rc: rc, user: user, sub: &subscriber{rc: rc}, end: end}
+	if h.detach(w, r, rc, user, end) {
+		return
+	}
+	s := &session{h: h, out: httpSink{w, rc}, user: user, endAt: end}
+	s.sub = &subscriber{out: s.out}
 	if !h.hub.join(s.sub) {
 		// Shutting down: a 200 that ends at once makes the browser
 		// retry after retry:, by then against the next server.
@@ -124,7 +130,7 @@ func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string
 		// write that did fail stays failed: the writer's error sticks.
 		_ = s.setDeadline(time.Now().Add(h.opts.WriteTimeout))
 	}()
-	s.run(r)
+	s.run(r.Context(), resumePoint(r))
 }
 
 // resumePoint returns the client's resume point, trimmed: the header wins

@@ -406,6 +406,7 @@ func TestHTTP2(t *testing.T) {
 	require.NoError(t, err)
 	c := testkit.Read(ctx, cancel, resp).Bind(t)
 	require.Equal(t, 2, resp.ProtoMajor)
+	assert.Equal(t, int64(0), hub.Stats().Detached, "HTTP/2 streams stay on net/http")
 	assert.Empty(t, resp.Header.Get("Connection"), "no connection-specific header in HTTP/2")
 	expectConnected(t, c, "u", eventlog.ZeroID.String())
 	second, err := l.Append(ctx, eventlog.Input{Data: []byte("2")})

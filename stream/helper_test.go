@@ -49,6 +49,11 @@ func newServerOn(tb testing.TB, l *eventlog.Log, opts Options, wrap ...func(*eve
 	tb.Cleanup(func() {
 		ts.hub.Close()
 		ts.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := ts.hub.Wait(ctx); err != nil {
+			tb.Errorf("detached streams still open: %v", err)
+		}
 	})
 	return ts
 }

@@ -94,7 +94,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	case serveErr = <-errc:
 		serveErr = fmt.Errorf("serve on %s: %w", ln.Addr(), serveErr)
 	}
-	err = errors.Join(serveErr, shutdown(srv, cfg.ShutdownTimeout), stopPprof(), stopMetrics(), lg.Close())
+	err = errors.Join(serveErr, shutdown(srv, a, cfg.ShutdownTimeout), stopPprof(), stopMetrics(), lg.Close())
 	if err != nil {
 		logger.Error("sselog stopped", "uptime", time.Since(started).Round(time.Millisecond), "err", err)
 		return err
@@ -163,13 +163,17 @@ func startMetrics(addr string, a *api.Server, logger *slog.Logger) (stop func() 
 }
 
 // shutdown stops accepting, ends streams (RegisterOnShutdown) and waits up
-// to timeout for in-flight requests; past it, connections are cut.
-func shutdown(srv *http.Server, timeout time.Duration) error {
+// to timeout for in-flight requests and the streams net/http no longer
+// tracks; past it, connections are cut.
+func shutdown(srv *http.Server, streams *api.Server, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("shutdown: requests still running after %s: %w", timeout, err)
+	}
+	if err := streams.WaitStreams(ctx); err != nil {
+		return fmt.Errorf("shutdown: streams still open after %s: %w", timeout, err)
 	}
 	return nil
 }
