@@ -48,9 +48,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, user string
 		s.fail(w, r, err)
 		return
 	}
-	defer s.limits.release(user)
 	acceptedLong(w)
-	s.stream.ServeUntil(w, r, user, end)
+	// The place is released when the stream ends, which for a detached
+	// HTTP/1.1 stream is after ServeUntil returns.
+	s.stream.ServeUntil(w, r, user, end, func() { s.limits.release(user) })
 }
 
 // reader checks the user id and that the request may read user's events,

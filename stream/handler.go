@@ -92,14 +92,18 @@ func NewHandler(src Source, hub *Hub, opts Options) *Handler {
 // and validated user. The resume point is the Last-Event-ID header, else
 // the lastEventId query parameter; see the package doc for what is sent.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
-	h.ServeUntil(w, r, user, time.Time{})
+	h.ServeUntil(w, r, user, time.Time{}, nil)
 }
 
 // ServeUntil is Serve for a stream that must end cleanly at end (its
 // credential expires then): the response body closes, and the client
 // reconnects with a fresh credential and resumes after the last id it
-// saw. A zero end never ends the stream.
-func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time) {
+// saw. A zero end never ends the stream. done, if not nil, is called once
+// when the stream has ended: an HTTP/1.1 stream goes on after ServeUntil
+// returns (see detach.go), so what the caller holds for the stream (a
+// place under a stream cap) is released there, not when ServeUntil
+// returns.
+func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time, done func()) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache, no-transform")
@@ -110,8 +114,11 @@ func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
-	if h.detach(w, r, rc, user, end) {
+	if h.detach(w, r, rc, user, end, done) {
 		return
+	}
+	if done != nil {
+		defer done()
 	}
 	s := &session{h: h, out: httpSink{w, rc}, user: user, endAt: end}
 	s.sub = &subscriber{out: s.out}
