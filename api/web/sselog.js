@@ -17,8 +17,10 @@
 // Last-Event-ID, which wins on the server), and an event whose id is not
 // greater than the last one seen is dropped, so the app sees each event once
 // and in order. When the browser gives up (readyState CLOSED) the client
-// probes the URL with fetch() to learn the status EventSource hides: 204, 400,
-// 401 and 403 stop it for good, anything else is retried with capped
+// probes the URL with fetch() to learn the status EventSource hides: 204, 400
+// and 403 stop it for good; 401 (an expired or invalid token) asks the token
+// provider for a new token and reconnects from the last id seen (with a fixed
+// token string, 401 stops it too); anything else is retried with capped
 // exponential backoff and full jitter.
 
 /** Statuses reported through onStatus. */
@@ -28,10 +30,15 @@ export const DISCONNECTED = "disconnected";
 
 /**
  * HTTP statuses after which reconnecting cannot help: 204 is the server's
- * polite "stop", 400 a user id the server rejects, 401/403 a bad token.
- * A 404 is retried: proxies answer it while a deploy is under way.
+ * polite "stop", 400 a user id the server rejects, 403 a token for another
+ * user. 401 (a missing, expired or invalid token) is final only for a fixed
+ * token string: a token provider is asked for a new token instead. A 404 is
+ * retried: proxies answer it while a deploy is under way.
  */
-export const FINAL_STATUSES = Object.freeze([204, 400, 401, 403]);
+export const FINAL_STATUSES = Object.freeze([204, 400, 403]);
+
+/** UNAUTHORIZED is the status that makes a token provider be called again. */
+export const UNAUTHORIZED = 401;
 
 const RESERVED = new Set(["connected", "gap", "error", "open"]);
 const DEFAULT_BACKOFF = Object.freeze({ baseMs: 1000, maxMs: 30000 });
@@ -134,7 +141,11 @@ export async function probeStatus(url, signal) {
  * subscribe opens a stream and keeps it open until close() or a final
  * status. Options:
  *   url          the stream URL, e.g. "/v1/users/alice/stream" (required)
- *   token        subscriber token, sent as ?token=
+ *   token        subscriber token, sent as ?token=: a string, or a provider
+ *                `async () => string` called before the first connect and
+ *                again whenever the server answers 401 (the token expired);
+ *                a provider that throws or returns no string stops the
+ *                subscription (onError gets its error, err.provider = true)
  *   events       {name: (data, id, name) => …} for named events ("message"
  *                for unnamed ones); EventSource only delivers names it
  *                listens for, so list every name (null: onMessage only)
@@ -145,6 +156,7 @@ export async function probeStatus(url, signal) {
  *                resume point was not valid ({reason, lastEventId, oldestId})
  *   onConnected  (info) => … with the server's connected event data
  *   onError      (err) => …; err.status is set when a final status stopped it
+ *                (403, 204, 400; 401 with a fixed token)
  *   onRetry      ({attempt, delay, status}) => … before each reconnect of its
  *                own, e.g. to show "retrying in 4 s" (status 0: no answer)
  *   lastEventId  resume point; wins over the stored one
@@ -159,6 +171,8 @@ export function subscribe(options) {
   const backoff = { ...DEFAULT_BACKOFF, ...(opts.backoff || {}) };
   const handlers = opts.events || {};
   const random = opts.random || Math.random;
+  const provider = typeof opts.token === "function" ? opts.token : null;
+  let token = provider ? "" : opts.token || "";
 
   let lastId = opts.lastEventId || readStored(opts.storageKey);
   let status = "";
@@ -218,7 +232,7 @@ export function subscribe(options) {
   const connect = () => {
     timer = 0;
     if (stopped) return;
-    const src = new EventSource(buildUrl(opts.url, { token: opts.token, lastEventId: lastId }));
+    const src = new EventSource(buildUrl(opts.url, { token, lastEventId: lastId }));
     es = src;
     src.onopen = () => {
       attempt = 0;
@@ -250,12 +264,17 @@ export function subscribe(options) {
   const retry = async () => {
     probe = new AbortController();
     const code = await probeStatus(
-      buildUrl(opts.url, { token: opts.token, lastEventId: lastId }),
+      buildUrl(opts.url, { token, lastEventId: lastId }),
       probe.signal,
     );
     probe = null;
     if (stopped) return;
-    if (FINAL_STATUSES.includes(code)) {
+    if (code === UNAUTHORIZED && provider) {
+      // The token expired (or the server's secret changed): ask for a new
+      // one, then reconnect from the last id seen, after the usual wait so
+      // a provider that keeps handing out bad tokens is not hammered.
+      if (!(await refresh())) return;
+    } else if (FINAL_STATUSES.includes(code) || code === UNAUTHORIZED) {
       halt();
       const err = new Error(`sselog: stream answered ${code}, not reconnecting`);
       err.status = code;
@@ -266,6 +285,28 @@ export function subscribe(options) {
     call(opts.onRetry, { attempt, delay: wait, status: code });
     attempt++;
     timer = setTimeout(connect, wait);
+  };
+
+  // refresh asks the provider for a token; on failure it stops the
+  // subscription for good and reports why. It resolves to whether to go on.
+  const refresh = async () => {
+    let t;
+    try {
+      t = await provider();
+      if (typeof t !== "string" || t === "") {
+        throw new TypeError(`sselog: the token provider returned ${t === "" ? "an empty string" : typeof t}, not a token`);
+      }
+    } catch (err) {
+      if (stopped) return false;
+      halt();
+      const e = err instanceof Error ? err : new Error(String(err));
+      e.provider = true;
+      report(e);
+      return false;
+    }
+    if (stopped) return false;
+    token = t;
+    return true;
   };
 
   const halt = () => {
@@ -279,7 +320,8 @@ export function subscribe(options) {
   };
 
   setStatus(RECONNECTING); // not connected yet, and trying
-  connect();
+  if (provider) refresh().then((go) => go && connect());
+  else connect();
 
   return {
     close: halt,
@@ -302,9 +344,16 @@ export function subscribe(options) {
  *
  * `events` are the newest first, at most `max` (50) of them, each
  * {id, event, data}. Names in options.events may map to null when only the
- * list is wanted. The stream is rebuilt only when url or token change, and it
- * resumes from the last id seen, so a new token loses nothing.
+ * list is wanted. `token` is a string or a provider `async () => string`,
+ * as for subscribe: a provider is called again when the server answers 401,
+ * and the newest provider passed is the one called, so an inline arrow
+ * function does not rebuild the stream. The stream is rebuilt only when url
+ * or a token string change, and it resumes from the last id seen, so a new
+ * token loses nothing.
  */
+// PROVIDER stands for any token provider in useSselog's dependencies.
+const PROVIDER = Symbol("sselog token provider");
+
 export function useSselog(React, options) {
   const { useState, useEffect, useRef } = React;
   const [status, setStatus] = useState(RECONNECTING);
@@ -325,6 +374,7 @@ export function useSselog(React, options) {
     }
     const sub = subscribe({
       ...o,
+      token: typeof o.token === "function" ? () => latest.current.token() : o.token,
       lastEventId: cursor.current || o.lastEventId,
       events: names,
       onStatus: (s) => {
@@ -344,7 +394,7 @@ export function useSselog(React, options) {
       },
     });
     return () => sub.close();
-  }, [options.url, options.token]);
+  }, [options.url, typeof options.token === "function" ? PROVIDER : options.token]);
 
   return { status, events, lastEventId };
 }
