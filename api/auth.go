@@ -12,9 +12,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Auth rules. Missing credentials answer 401 (with WWW-Authenticate);
-// credentials that are present but not accepted (a wrong key, a forged,
-// expired or malformed token, another user's token) answer 403.
+// Auth rules (RFC 6750 for tokens). Missing credentials answer 401 (with
+// WWW-Authenticate); an expired, forged or malformed subscriber token
+// answers 401 with error="invalid_token", so a client fetches a new token
+// and retries; a wrong publisher key or a valid token for another user
+// answers 403.
 const (
 	// TokenCookie is the cookie a browser may carry its subscriber token in.
 	TokenCookie = "sselog_token"
@@ -24,6 +26,10 @@ const (
 	// maxTokenLen bounds what the JWT parser is handed.
 	maxTokenLen = 4096
 )
+
+// errInvalidToken is a subscriber token that was sent but not accepted
+// (expired, forged, malformed): 401 with error="invalid_token".
+var errInvalidToken = errors.New("invalid token")
 
 // IssueToken returns a subscriber token for user: an HS256 JWT signed with
 // secret, with sub = user and exp = now + ttl.
@@ -54,7 +60,7 @@ func IssueToken(secret, user string, ttl time.Duration, now time.Time) (string, 
 // checked against now with tokenLeeway, and sub must be a valid user id.
 func parseToken(secret []byte, tok string, now time.Time) (string, error) {
 	if len(tok) > maxTokenLen {
-		return "", fmt.Errorf("%w: token longer than %d bytes", errForbidden, maxTokenLen)
+		return "", fmt.Errorf("%w: token longer than %d bytes", errInvalidToken, maxTokenLen)
 	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -66,12 +72,12 @@ func parseToken(secret []byte, tok string, now time.Time) (string, error) {
 	_, err := p.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return secret, nil })
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return "", fmt.Errorf("%w: token expired", errForbidden)
+		return "", fmt.Errorf("%w: token expired", errInvalidToken)
 	case err != nil:
-		return "", fmt.Errorf("%w: invalid token", errForbidden)
+		return "", fmt.Errorf("%w: not a valid subscriber token", errInvalidToken)
 	}
 	if err := checkUser(claims.Subject); err != nil {
-		return "", fmt.Errorf("%w: token subject is not a valid user id", errForbidden)
+		return "", fmt.Errorf("%w: token subject is not a valid user id", errInvalidToken)
 	}
 	return claims.Subject, nil
 }

@@ -54,7 +54,7 @@ func TestParseToken(t *testing.T) {
 			user, err := parseToken([]byte(testSecret), c.tok, now)
 			if c.user == "" {
 				require.Error(t, err)
-				assert.Equal(t, http.StatusForbidden, statusOf(err))
+				assert.Equal(t, http.StatusUnauthorized, statusOf(err))
 				return
 			}
 			require.NoError(t, err)
@@ -105,7 +105,7 @@ func TestTokenSources(t *testing.T) {
 		{"header beats stale cookie", "", []string{"Authorization: Bearer " + good, "Cookie: " + TokenCookie + "=" + bobs}, 200},
 		{"query beats stale cookie", "?token=" + good, []string{"Cookie: " + TokenCookie + "=" + bobs}, 200},
 		{"other user in header", "?token=" + good, []string{"Authorization: Bearer " + bobs}, 403},
-		{"publisher key is not a token", "", []string{"Authorization: Bearer " + testKey}, 403},
+		{"publisher key is not a token", "", []string{"Authorization: Bearer " + testKey}, 401},
 		{"basic auth is not a token", "", []string{"Authorization: Basic YWxpY2U6eA=="}, 401},
 	}
 	for _, c := range cases {
@@ -148,4 +148,38 @@ func TestOneKeyRefused(t *testing.T) {
 	require.ErrorContains(t, err, "come together")
 	_, err = New(lg, Config{SubscriberSecret: "s"})
 	require.ErrorContains(t, err, "come together")
+}
+
+// TestTokenStatuses: RFC 6750. An expired, forged or malformed token is 401
+// with WWW-Authenticate naming invalid_token, so a client knows to fetch a
+// new token and retry; a valid token for another user is 403, final.
+func TestTokenStatuses(t *testing.T) {
+	a := newTestAPI(t, withKeys)
+	expired, err := IssueToken(testSecret, "alice", time.Minute, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	cases := []struct {
+		name, query string
+		status      int
+		challenge   string
+	}{
+		{"expired", "?token=" + expired, 401, `error="invalid_token"`},
+		{"forged", "?token=" + handMade("HS256", `{"sub":"alice","exp":9999999999}`, "other"), 401, `error="invalid_token"`},
+		{"malformed", "?token=abc", 401, `error="invalid_token"`},
+		{"missing", "", 401, `Bearer realm="sselog"`},
+		{"another user's", "?token=" + token(t, "bob"), 403, ""},
+	}
+	for _, c := range cases {
+		for _, path := range []string{"/v1/users/alice/stream", "/v1/users/alice/events"} {
+			t.Run(c.name+" "+path, func(t *testing.T) {
+				ans := a.do(t, http.MethodGet, path+c.query, nil)
+				require.Equal(t, c.status, ans.Status, "body %s", ans.Body)
+				assert.NotEmpty(t, ans.ErrorMsg(t))
+				if c.challenge == "" {
+					assert.Empty(t, ans.Header.Get("WWW-Authenticate"))
+				} else {
+					assert.Contains(t, ans.Header.Get("WWW-Authenticate"), c.challenge)
+				}
+			})
+		}
+	}
 }

@@ -29,7 +29,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, eventlog.ErrInvalidEvent), errors.Is(err, eventlog.ErrInvalidID):
 		return http.StatusBadRequest
-	case errors.Is(err, errUnauthenticated):
+	case errors.Is(err, errUnauthenticated), errors.Is(err, errInvalidToken):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
@@ -65,6 +65,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.As(err, &tooBig) {
 			msg = errTooLarge.Error()
 		}
+	case status == http.StatusUnauthorized && errors.Is(err, errInvalidToken):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog", error="invalid_token"`)
 	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog"`)
 	}

@@ -69,7 +69,7 @@ func FuzzToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tok string) {
 		user, err := parseToken([]byte(testSecret), tok, now)
 		if err != nil {
-			if statusOf(err) != http.StatusForbidden {
+			if statusOf(err) != http.StatusUnauthorized {
 				t.Fatalf("refusal with status %d: %v", statusOf(err), err)
 			}
 			return

@@ -100,7 +100,7 @@ func TestCLI(t *testing.T) {
 
 	var stderr bytes.Buffer
 	err = cli.Run(context.Background(), []string{"tail", "--url", s.URL, "--user", "alice", "--token", "forged"}, testkit.Env(), &bytes.Buffer{}, &stderr)
-	require.ErrorContains(t, err, "403", "a refused token ends tail instead of retrying forever")
+	require.ErrorContains(t, err, "401", "a refused token ends tail instead of retrying forever")
 	err = cli.Run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--data", "{"}, testkit.Env(), &bytes.Buffer{}, &stderr)
 	require.ErrorContains(t, err, "not valid JSON")
 	err = cli.Run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--broadcast", "--data", "1"}, testkit.Env(), &bytes.Buffer{}, &stderr)
