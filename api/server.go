@@ -129,6 +129,7 @@ func (s *Server) Handler() http.Handler {
 	r.POST("/v1/users/:user/events", s.handlePublish)
 	r.POST("/v1/broadcast", s.handleBroadcast)
 	r.POST("/v1/events", s.handleBatch)
+	r.GET("/v1/users/:user/presence", s.handlePresence)
 	r.GET("/v1/admin/backup", s.handleBackup)
 	r.GET("/healthz", s.handleHealth)
 	r.HEAD("/healthz", s.handleHealth) // load balancers probe with HEAD

@@ -97,7 +97,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
-	s := &session{h: h, w: w, rc: rc, user: user, sub: &subscriber{rc: rc}}
+	s := &session{h: h, w: w, rc: rc, user: user, sub: &subscriber{user: user, rc: rc}}
 	if !h.hub.join(s.sub) {
 		// Shutting down: a 200 that ends at once makes the browser
 		// retry after retry:, by then against the next server.
