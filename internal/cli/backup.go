@@ -21,7 +21,7 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	var base, key, out string
 	var quiet bool
 	f := newEnvFlags("backup", "Download a consistent snapshot of a running server's data file and verify it.\n"+
-		"Restore by stopping the server and putting the file at its --data path.", getenv, stderr)
+		"Restore by stopping the server and putting the file at its --data path.", getenv, stdout)
 	f.String(&base, "url", "SSELOG_URL", defaultURL, urlUsage)
 	f.Secret(&key, "publisher-key", "SSELOG_PUBLISHER_KEY", "publisher key (not needed in open mode)")
 	f.String(&out, "o", "", "", "file to write (required); replaced only once the new copy is verified")

@@ -20,8 +20,8 @@ import (
 // serve runs the server until ctx ends, then shuts down: streams are told
 // to end, in-flight requests get --shutdown-timeout to finish, and the
 // log is closed last so every acknowledged publish is on disk.
-func serve(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
-	cfg, err := parseServeConfig(args, getenv, stderr)
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseServeConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}

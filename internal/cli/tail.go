@@ -20,7 +20,7 @@ import (
 // id of each printed event so the next run resumes exactly after it.
 func tail(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var base, user, tok, state, from string
-	f := newEnvFlags("tail", "Follow a user's stream, printing one JSON line per event: {\"id\",\"event\",\"data\"}.", getenv, stderr)
+	f := newEnvFlags("tail", "Follow a user's stream, printing one JSON line per event: {\"id\",\"event\",\"data\"}.", getenv, stdout)
 	f.String(&base, "url", "SSELOG_URL", defaultURL, urlUsage)
 	f.String(&user, "user", "", "", "user whose stream to follow (required)")
 	f.Secret(&tok, "token", "SSELOG_TOKEN", "subscriber token for --user (not needed in open mode; see sselog token)")

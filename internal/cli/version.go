@@ -22,7 +22,7 @@ func versionString() string {
 }
 
 func printVersion(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newEnvFlags("version", "Print the version.", getenv, stderr)
+	f := newEnvFlags("version", "Print the version.", getenv, stdout)
 	if err := f.Parse(args); err != nil {
 		return err
 	}
