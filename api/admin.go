@@ -47,20 +47,22 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 }
 
 type healthBody struct {
-	Status  string `json:"status"`
-	Version string `json:"version,omitempty"`
-	Last    string `json:"lastEventId"`
-	Time    string `json:"time"`
+	Status   string `json:"status"`
+	Version  string `json:"version,omitempty"`
+	Revision string `json:"revision,omitempty"`
+	Last     string `json:"lastEventId"`
+	Time     string `json:"time"`
 }
 
 // handleHealth answers liveness probes. It reads no file: a probe must not
 // queue behind a slow disk.
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
 	writeJSON(w, http.StatusOK, healthBody{
-		Status:  "ok",
-		Version: s.cfg.Version,
-		Last:    s.log.Last().String(),
-		Time:    s.now().UTC().Format(time.RFC3339Nano),
+		Status:   "ok",
+		Version:  s.cfg.Version,
+		Revision: s.cfg.Revision,
+		Last:     s.log.Last().String(),
+		Time:     s.now().UTC().Format(time.RFC3339Nano),
 	})
 }
 

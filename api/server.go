@@ -38,8 +38,10 @@ type Config struct {
 	CORSOrigins []string
 	// Stream tunes the SSE handler (retry, heartbeat, write timeout).
 	Stream stream.Options
-	// Version is reported by /healthz.
-	Version string
+	// Version and Revision (the VCS revision built from) are reported by
+	// /healthz.
+	Version  string
+	Revision string
 	// Logger receives one line per failed request; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -58,11 +60,22 @@ type Server struct {
 	metrics *metrics
 }
 
+// CheckConfig reports what New would refuse in cfg, without a store: a
+// caller checks it before opening the data file, so a refused start
+// leaves nothing behind.
+func CheckConfig(cfg Config) error {
+	if (cfg.PublisherKey == "") != (cfg.SubscriberSecret == "") {
+		return errors.New("api: the publisher key and the subscriber secret come together: set both, or neither for open mode")
+	}
+	_, err := parseOrigins(cfg.CORSOrigins)
+	return err
+}
+
 // New builds a server over lg. It owns a stream hub: call CloseStreams
 // when shutting down, or http.Server.Shutdown waits on open streams.
 func New(lg Store, cfg Config) (*Server, error) {
-	if (cfg.PublisherKey == "") != (cfg.SubscriberSecret == "") {
-		return nil, errors.New("api: the publisher key and the subscriber secret come together: set both, or neither for open mode")
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody

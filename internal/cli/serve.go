@@ -26,10 +26,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
+	// Everything that can refuse the start is checked, and the port taken,
+	// before the data file is opened: a refused start leaves no empty file
+	// behind, and a second server on a running one's address and file
+	// says the address is in use rather than that the file is locked.
+	apiCfg := cfg.apiConfig(logger)
+	if err := api.CheckConfig(apiCfg); err != nil {
+		return err
+	}
 	if cfg.TLSCert != "" {
 		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return fmt.Errorf("load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
 		}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	lg, err := eventlog.Open(cfg.Data, eventlog.Options{
 		MaxAge:             cfg.Retention,
@@ -40,15 +52,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Logger:             logger,
 	})
 	if err != nil {
-		return err
+		return errors.Join(err, ln.Close())
 	}
-	srv, err := newHTTPServer(cfg, lg, logger)
+	srv, err := newHTTPServer(apiCfg, lg, logger)
 	if err != nil {
-		return errors.Join(err, lg.Close())
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), lg.Close())
+		return errors.Join(err, ln.Close(), lg.Close())
 	}
 	started := time.Now()
 	logger.Info("sselog started", append([]any{"version", versionString(), "addr", ln.Addr().String()}, cfg.logAttrs()...)...)
@@ -84,21 +92,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// apiConfig is the API's part of the configuration.
+func (c serveConfig) apiConfig(logger *slog.Logger) api.Config {
+	return api.Config{
+		PublisherKey:     c.PublisherKey,
+		SubscriberSecret: c.SubscriberSecret,
+		MaxBody:          c.MaxBody,
+		MaxBatchBody:     c.MaxBatchBody,
+		CORSOrigins:      c.origins(),
+		Stream:           stream.Options{Retry: c.Retry, Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, Logger: logger},
+		Version:          versionString(),
+		Revision:         revision(),
+		Logger:           logger,
+	}
+}
+
 // newHTTPServer wires the API into an http.Server. There is no
 // WriteTimeout (it would cut every stream: the stream handler sets a
 // deadline per write instead) and no ReadTimeout (handlers bound their
 // own body reads); ReadHeaderTimeout stops slowloris.
-func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*http.Server, error) {
-	a, err := api.New(lg, api.Config{
-		PublisherKey:     cfg.PublisherKey,
-		SubscriberSecret: cfg.SubscriberSecret,
-		MaxBody:          cfg.MaxBody,
-		MaxBatchBody:     cfg.MaxBatchBody,
-		CORSOrigins:      cfg.origins(),
-		Stream:           stream.Options{Retry: cfg.Retry, Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, Logger: logger},
-		Version:          versionString(),
-		Logger:           logger,
-	})
+func newHTTPServer(cfg api.Config, lg *eventlog.Log, logger *slog.Logger) (*http.Server, error) {
+	a, err := api.New(lg, cfg)
 	if err != nil {
 		return nil, err
 	}
