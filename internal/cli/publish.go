@@ -51,7 +51,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		id, err = c.Publish(ctx, user, event, raw, idem)
 	}
 	if err != nil {
-		return err
+		return explainAuth(err, "publish", keyHint)
 	}
 	_, err = fmt.Fprintln(stdout, id)
 	return err
