@@ -80,7 +80,6 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request, user, route 
 		return
 	}
 	s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-	s.metrics.published.WithLabelValues(route).Inc()
 	writeJSON(w, http.StatusCreated, idBody{ID: id.String(), Live: s.hub.Streams(user)})
 }
 
@@ -115,11 +114,6 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httproute
 	for i, id := range ids {
 		out.IDs[i] = id.String()
 		out.Live[i] = s.hub.Streams(events[i].User)
-		target := "user"
-		if events[i].User == "" {
-			target = "broadcast"
-		}
-		s.metrics.published.WithLabelValues(target).Inc()
 	}
 	writeJSON(w, http.StatusCreated, out)
 }

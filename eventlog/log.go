@@ -69,7 +69,11 @@ type Log struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	deleted atomic.Uint64 // events removed by retention since Open
-	last    atomic.Pointer[ID]
+	// Appends since Open, counted once their commit is durable: events
+	// stored for users and as broadcasts, and idempotent repeats (which
+	// store nothing).
+	storedUser, storedBroadcast, repeats atomic.Uint64
+	last                                 atomic.Pointer[ID]
 }
 
 // Open opens or creates the log at path, creating its directory, and starts

@@ -17,6 +17,9 @@ type Stats struct {
 	Oldest     ID     // oldest id held (zero if empty)
 	Newest     ID     // newest id ever committed (zero if none)
 	Deleted    uint64 // events deleted by retention since Open
+	// Appends since Open: events stored for users and as broadcasts, and
+	// idempotent repeats answered with a stored id (storing nothing).
+	StoredUser, StoredBroadcast, Repeats uint64
 }
 
 // Stats counts the log's contents. It visits every user bucket, so it is
@@ -57,5 +60,6 @@ func (l *Log) Stats() (Stats, error) {
 		return Stats{}, fmt.Errorf("stats %s: %w", l.path, closedErr(err))
 	}
 	s.Deleted = l.deleted.Load()
+	s.StoredUser, s.StoredBroadcast, s.Repeats = l.storedUser.Load(), l.storedBroadcast.Load(), l.repeats.Load()
 	return s, nil
 }
