@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,6 +58,11 @@ func newMetrics(lg Store, hub *stream.Hub) *metrics {
 		&logCollector{log: lg},
 	)
 	return m
+}
+
+// handleMetrics serves the Prometheus text format.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	s.metricsHandler.ServeHTTP(w, r)
 }
 
 func (m *metrics) handler(logger *slog.Logger) http.Handler {

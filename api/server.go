@@ -58,6 +58,8 @@ type Server struct {
 	cfg     Config
 	origins map[string]bool
 	metrics *metrics
+	// metricsHandler serves metrics' registry.
+	metricsHandler http.Handler
 }
 
 // CheckConfig reports what New would refuse in cfg, without a store: a
@@ -106,6 +108,7 @@ func New(lg Store, cfg Config) (*Server, error) {
 		origins: origins,
 	}
 	s.metrics = newMetrics(lg, hub)
+	s.metricsHandler = s.metrics.handler(s.logger)
 	return s, nil
 }
 
@@ -136,19 +139,9 @@ func (s *Server) Handler() http.Handler {
 		s.fail(w, req, fmt.Errorf("panic: %v", v))
 	}
 
-	r.GET("/v1/users/:user/stream", s.handleStream)
-	r.GET("/api/events", s.handleStreamAlias)
-	r.GET("/v1/users/:user/events", s.handleHistory)
-	r.POST("/v1/users/:user/events", s.handlePublish)
-	r.POST("/v1/broadcast", s.handleBroadcast)
-	r.POST("/v1/events", s.handleBatch)
-	r.GET("/v1/users/:user/presence", s.handlePresence)
-	r.GET("/v1/admin/backup", s.handleBackup)
-	r.GET("/healthz", s.handleHealth)
-	r.HEAD("/healthz", s.handleHealth) // load balancers probe with HEAD
-	r.Handler(http.MethodGet, "/metrics", s.metrics.handler(s.logger))
-	r.GET("/", s.handleIndex)
-	r.GET("/sselog.js", s.handleScript)
+	for _, rt := range s.headRoutes(s.routes()) {
+		r.Handle(rt.method, rt.path, rt.handle)
+	}
 	return s.cors(r)
 }
 

@@ -87,13 +87,7 @@ func NewHandler(src Source, hub *Hub, opts Options) *Handler {
 // and validated user. The resume point is the Last-Event-ID header, else
 // the lastEventId query parameter; see the package doc for what is sent.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache, no-transform")
-	if r.ProtoMajor == 1 {
-		hdr.Set("Connection", "keep-alive")
-	}
-	hdr.Set("X-Accel-Buffering", "no")
+	SetHeaders(w.Header(), r)
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
@@ -114,6 +108,18 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
 		_ = s.setDeadline(time.Now().Add(h.opts.WriteTimeout))
 	}()
 	s.run(r)
+}
+
+// SetHeaders sets the headers of a stream's answer: the event-stream
+// type, and no caching, transforming or proxy buffering. A HEAD request
+// gets them alone.
+func SetHeaders(hdr http.Header, r *http.Request) {
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache, no-transform")
+	if r.ProtoMajor == 1 {
+		hdr.Set("Connection", "keep-alive")
+	}
+	hdr.Set("X-Accel-Buffering", "no")
 }
 
 // resumePoint returns the client's resume point, trimmed: the header wins
