@@ -32,6 +32,8 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/metrics", s.handleMetrics},
 		{http.MethodGet, "/", s.handleIndex},
 		{http.MethodGet, "/sselog.js", s.handleScript},
+		{http.MethodGet, "/sselog.d.ts", s.handleTypes},
+		{http.MethodGet, "/openapi.json", s.handleOpenAPI},
 		{http.MethodGet, "/favicon.ico", s.handleFavicon},
 	}
 }
