@@ -47,7 +47,10 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 }
 
 type healthBody struct {
-	Status   string `json:"status"`
+	Status string `json:"status"`
+	// Auth is "open" (no keys: anyone on loopback may publish) or "keys";
+	// the demo page shows its publish form only in open mode.
+	Auth     string `json:"auth"`
 	Version  string `json:"version,omitempty"`
 	Revision string `json:"revision,omitempty"`
 	Last     string `json:"lastEventId"`
@@ -57,8 +60,13 @@ type healthBody struct {
 // handleHealth answers liveness probes. It reads no file: a probe must not
 // queue behind a slow disk.
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	auth := "keys"
+	if s.openMode() {
+		auth = "open"
+	}
 	writeJSON(w, http.StatusOK, healthBody{
 		Status:   "ok",
+		Auth:     auth,
 		Version:  s.cfg.Version,
 		Revision: s.cfg.Revision,
 		Last:     s.log.Last().String(),
