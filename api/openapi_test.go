@@ -165,4 +165,3 @@ func statusOfProbe(t *testing.T, a *testAPI, method, path, body string, header [
 	}
 	return resp.StatusCode
 }
-
