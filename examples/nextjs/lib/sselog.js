@@ -334,6 +334,9 @@ export function subscribe(options) {
   };
 }
 
+// PROVIDER stands for any token provider in useSselog's dependencies.
+const PROVIDER = Symbol("sselog token provider");
+
 /**
  * useSselog is a React hook over subscribe. React is passed in (React's own
  * module or window.React) so this file needs no bundler:
@@ -351,9 +354,6 @@ export function subscribe(options) {
  * or a token string change, and it resumes from the last id seen, so a new
  * token loses nothing.
  */
-// PROVIDER stands for any token provider in useSselog's dependencies.
-const PROVIDER = Symbol("sselog token provider");
-
 export function useSselog(React, options) {
   const { useState, useEffect, useRef } = React;
   const [status, setStatus] = useState(RECONNECTING);
