@@ -43,7 +43,8 @@ func TestVersionFromBuildInfo(t *testing.T) {
 
 	// A release build.
 	rel := filepath.Join(t.TempDir(), "sselog")
-	cmd := exec.Command("go", "build", "-ldflags", "-X github.com/sselog/sselog/internal/cli.version=v9.8.7", "-o", rel, "github.com/sselog/sselog")
+	// -race like sselogBinary, so the build reuses its cache and only links.
+	cmd := exec.Command("go", "build", "-race", "-ldflags", "-X github.com/sselog/sselog/internal/cli.version=v9.8.7", "-o", rel, "github.com/sselog/sselog")
 	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build: %s", b)
 	assert.True(t, strings.HasPrefix(runBinary(t, rel, "version"), "sselog v9.8.7 "), "the -ldflags override")
