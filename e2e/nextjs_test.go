@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +28,10 @@ const nextDir = "../examples/nextjs"
 // minting subscriber tokens), runs it against the real binary with keys,
 // and checks in Chromium that a notification sent by the server action
 // appears once, and that the page comes back after sselog restarts and
-// shows the next one once too.
+// shows the next one once too. The route mints tokens that expire (past
+// sselog's 60 s leeway) 10 s after they are minted, so the page's token
+// has expired by the restart: useSselog's provider is called on the 401
+// and the stream resumes.
 func TestNextJSExample(t *testing.T) {
 	for _, name := range []string{"sselog.js", "sselog.d.ts"} {
 		copied, err := os.ReadFile(filepath.Join(nextDir, "lib", name))
@@ -64,7 +69,9 @@ func TestNextJSExample(t *testing.T) {
 
 	app := exec.Command(next, "start", "-p", fmt.Sprint(port), "-H", "127.0.0.1")
 	app.Dir = nextDir
-	app.Env = append(env, "SSELOG_URL="+srv.URL, "SSELOG_PUBLISHER_KEY="+pubKey, "SSELOG_SUBSCRIBER_SECRET="+secret)
+	const leeway, valid = 60, 10 // seconds: sselog's exp leeway; how long a minted token works
+	app.Env = append(env, "SSELOG_URL="+srv.URL, "SSELOG_PUBLISHER_KEY="+pubKey, "SSELOG_SUBSCRIBER_SECRET="+secret,
+		fmt.Sprintf("SSELOG_TOKEN_TTL=%d", valid-leeway))
 	app.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var appLogs testkit.SyncBuffer
 	app.Stdout, app.Stderr = &appLogs, &appLogs
@@ -104,6 +111,10 @@ func TestNextJSExample(t *testing.T) {
 	titles := `Array.from(document.querySelectorAll("#notifications li strong"), (s) => s.textContent)`
 	send := func(title string) {
 		t.Helper()
+		// React resets the form once the previous action has finished,
+		// which may be after its notification arrived: type into an empty
+		// field only.
+		pg.poll("the form to be ready", `document.querySelector('input[name="title"]')?.value === ""`)
 		_, err := within(ctx, 10*time.Second, chromedp.Steps(
 			chromedp.Focus(`input[name="title"]`),
 			chromedp.KeyEvent(title+kb.Enter),
@@ -112,6 +123,14 @@ func TestNextJSExample(t *testing.T) {
 	}
 
 	pg.open(origin + "/?user=alice")
+	// A token minted alongside the page's: when sselog refuses it, the
+	// page's has expired too.
+	resp, err := http.Get(origin + "/api/sselog-token?user=alice")
+	require.NoError(t, err)
+	tokBody, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.NoError(t, err)
+	pageToken := strings.TrimSpace(string(tokBody))
 	pg.poll("the stream to connect", connected)
 	send("first from the server action")
 	pg.poll("the first notification", `document.querySelectorAll("#notifications li").length >= 1`)
@@ -119,7 +138,17 @@ func TestNextJSExample(t *testing.T) {
 	pg.poll("the second notification", `document.querySelectorAll("#notifications li").length >= 2`)
 	assert.Equal(t, []string{"second", "first from the server action"}, pageEval[[]string](pg, titles), "each once, newest first")
 
-	// sselog restarts: the page reconnects and resumes.
+	// The token expires while the page is open, then sselog restarts: the
+	// browser's reconnect is refused (401), useSselog asks the token route
+	// for a new one, and the page resumes.
+	testkit.WaitFor(t, (valid+30)*time.Second, "the page's token to expire", func() bool {
+		resp, err := http.Get(srv.URL + "/v1/users/alice/events?limit=1&token=" + pageToken)
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusUnauthorized
+	})
 	srv.Stop()
 	pg.poll("the status to leave connected", `document.querySelector("#status").dataset.status !== "connected"`)
 	srv = startServer(t, data, append(args, "--addr", srv.Addr)...)
