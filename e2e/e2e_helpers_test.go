@@ -84,7 +84,12 @@ func startServer(tb testing.TB, dataPath string, args ...string) *server {
 // startServerEnv is startServer with extra environment ("K=V").
 func startServerEnv(tb testing.TB, dataPath string, env []string, args ...string) *server {
 	tb.Helper()
-	bin := sselogBinary(tb)
+	return startServerBin(tb, sselogBinary(tb), dataPath, env, args...)
+}
+
+// startServerBin is startServerEnv with another build of the binary.
+func startServerBin(tb testing.TB, bin, dataPath string, env []string, args ...string) *server {
+	tb.Helper()
 	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataPath, "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, full...)
 	cmd.Env = append(cleanEnv(), env...)
