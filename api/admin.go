@@ -48,19 +48,29 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 }
 
 type healthBody struct {
-	Status  string `json:"status"`
-	Version string `json:"version,omitempty"`
-	Last    string `json:"lastEventId,omitempty"`
-	Time    string `json:"time,omitempty"`
+	Status string `json:"status"`
+	// Auth is "open" (no keys: anyone on loopback may publish) or "keys";
+	// the demo page shows its publish form only in open mode. It is in
+	// every answer: whether keys are set is no secret (a publish without
+	// one says as much).
+	Auth     string `json:"auth"`
+	Version  string `json:"version,omitempty"`
+	Revision string `json:"revision,omitempty"`
+	Last     string `json:"lastEventId,omitempty"`
+	Time     string `json:"time,omitempty"`
 }
 
 // handleHealth answers liveness probes. It reads no file: a probe must not
-// queue behind a slow disk. It says only "ok": the version, the newest id
-// and the clock (which tell when the last publish happened) are for
-// ?details=1 with the publisher key.
+// queue behind a slow disk. It says only "ok" and the auth mode: the
+// version, the newest id and the clock (which tell when the last publish
+// happened) are for ?details=1 with the publisher key.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	auth := "keys"
+	if s.openMode() {
+		auth = "open"
+	}
 	if r.URL.Query().Get("details") == "" {
-		writeJSON(w, http.StatusOK, healthBody{Status: "ok"})
+		writeJSON(w, http.StatusOK, healthBody{Status: "ok", Auth: auth})
 		return
 	}
 	if err := s.requirePublisher(r); err != nil {
@@ -68,10 +78,12 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprout
 		return
 	}
 	writeJSON(w, http.StatusOK, healthBody{
-		Status:  "ok",
-		Version: s.cfg.Version,
-		Last:    s.log.Last().String(),
-		Time:    s.now().UTC().Format(time.RFC3339Nano),
+		Status:   "ok",
+		Auth:     auth,
+		Version:  s.cfg.Version,
+		Revision: s.cfg.Revision,
+		Last:     s.log.Last().String(),
+		Time:     s.now().UTC().Format(time.RFC3339Nano),
 	})
 }
 

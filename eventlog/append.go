@@ -176,9 +176,10 @@ func (l *Log) commit(reqs []*request) error {
 	counts := make(map[string]uint64)
 	var newUsers int64
 	var added []Event
+	var repeats uint64
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		w := writer{tx: tx, log: l, now: now, buckets: make(map[string]*bolt.Bucket), counts: counts}
-		defer func() { added = w.added }()
+		defer func() { added, repeats = w.added, w.repeats }()
 		for _, r := range reqs {
 			if err := w.apply(r); err != nil {
 				return &applyError{err}
@@ -205,6 +206,14 @@ func (l *Log) commit(reqs []*request) error {
 	if err != nil {
 		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
 	}
+	l.repeats.Add(repeats)
+	for user, n := range counts {
+		if user == "" {
+			l.storedBroadcast.Add(n)
+		} else {
+			l.storedUser.Add(n)
+		}
+	}
 	if len(touched) > 0 {
 		l.counts.added(counts, newUsers)
 		l.tail.add(added)
@@ -225,6 +234,7 @@ type writer struct {
 	counts  map[string]uint64
 	journal *bolt.Bucket
 	added   []Event // what the tail cache gets once the commit is durable
+	repeats uint64  // idempotent repeats answered with a stored id
 	buf     []byte  // records of this transaction, back to back
 }
 
@@ -233,6 +243,7 @@ func (w *writer) apply(r *request) error {
 		if in.IdempotencyKey != "" {
 			if id, ok := w.seen(in); ok {
 				r.ids[i] = id
+				w.repeats++
 				continue
 			}
 		}

@@ -84,6 +84,10 @@ type Log struct {
 	deleted atomic.Uint64 // events removed by retention since Open
 	counts  counters
 	last    atomic.Pointer[ID]
+	// Appends since Open, counted once their commit is durable: events
+	// stored for users and as broadcasts, and idempotent repeats (which
+	// store nothing).
+	storedUser, storedBroadcast, repeats atomic.Uint64
 }
 
 // Open opens or creates the log at path, creating its directory, and starts

@@ -19,6 +19,9 @@ type Stats struct {
 	Oldest     ID     // oldest id held (zero if empty)
 	Newest     ID     // newest id ever committed (zero if none)
 	Deleted    uint64 // events deleted by retention since Open
+	// Appends since Open: events stored for users and as broadcasts, and
+	// idempotent repeats answered with a stored id (storing nothing).
+	StoredUser, StoredBroadcast, Repeats uint64
 }
 
 // Counts are the log's figures kept current as it changes: reading them
@@ -30,6 +33,9 @@ type Counts struct {
 	Broadcasts uint64 // broadcast events held
 	FileBytes  int64  // size of the data file
 	Deleted    uint64 // events deleted by retention since Open
+	// Appends since Open: events stored for users and as broadcasts, and
+	// idempotent repeats answered with a stored id (storing nothing).
+	StoredUser, StoredBroadcast, Repeats uint64
 }
 
 // counters back Counts. Commits and retention update them once their
@@ -48,6 +54,10 @@ func (l *Log) Counts() Counts {
 		Events:     l.counts.events.Load(),
 		Broadcasts: l.counts.broadcasts.Load(),
 		Deleted:    l.deleted.Load(),
+
+		StoredUser:      l.storedUser.Load(),
+		StoredBroadcast: l.storedBroadcast.Load(),
+		Repeats:         l.repeats.Load(),
 	}
 	if fi, err := os.Stat(l.path); err == nil {
 		c.FileBytes = fi.Size()
@@ -128,5 +138,6 @@ func (l *Log) Stats() (Stats, error) {
 		return Stats{}, fmt.Errorf("stats %s: %w", l.path, closedErr(err))
 	}
 	s.Deleted = l.deleted.Load()
+	s.StoredUser, s.StoredBroadcast, s.Repeats = l.storedUser.Load(), l.storedBroadcast.Load(), l.repeats.Load()
 	return s, nil
 }

@@ -98,17 +98,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
 // reconnects with a fresh credential and resumes after the last id it
 // saw. A zero end never ends the stream.
 func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache, no-transform")
-	if r.ProtoMajor == 1 {
-		hdr.Set("Connection", "keep-alive")
-	}
-	hdr.Set("X-Accel-Buffering", "no")
+	SetHeaders(w.Header(), r)
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
-	s := &session{h: h, w: w, rc: rc, user: user, sub: &subscriber{rc: rc}, end: end}
+	s := &session{h: h, w: w, rc: rc, user: user, sub: &subscriber{user: user, rc: rc}, end: end}
 	if !h.hub.join(s.sub) {
 		// Shutting down: a 200 that ends at once makes the browser
 		// retry after retry:, by then against the next server.
@@ -125,6 +119,18 @@ func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string
 		_ = s.setDeadline(time.Now().Add(h.opts.WriteTimeout))
 	}()
 	s.run(r)
+}
+
+// SetHeaders sets the headers of a stream's answer: the event-stream
+// type, and no caching, transforming or proxy buffering. A HEAD request
+// gets them alone.
+func SetHeaders(hdr http.Header, r *http.Request) {
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache, no-transform")
+	if r.ProtoMajor == 1 {
+		hdr.Set("Connection", "keep-alive")
+	}
+	hdr.Set("X-Accel-Buffering", "no")
 }
 
 // resumePoint returns the client's resume point, trimmed: the header wins

@@ -14,6 +14,7 @@ import (
 type Hub struct {
 	mu     sync.Mutex
 	subs   map[*subscriber]struct{}
+	users  map[string]int // open streams per user
 	closed bool
 	done   chan struct{}
 
@@ -37,7 +38,8 @@ type HubStats struct {
 
 // subscriber is one open stream as the hub sees it.
 type subscriber struct {
-	rc *http.ResponseController
+	user string
+	rc   *http.ResponseController
 	// writing is set while the stream's handler may be blocked in a
 	// write. Close interrupts only those: a deadline set on an idle
 	// HTTP/2 stream would reset it instead of letting it end cleanly.
@@ -46,7 +48,7 @@ type subscriber struct {
 
 // NewHub returns an open hub.
 func NewHub() *Hub {
-	return &Hub{subs: make(map[*subscriber]struct{}), done: make(chan struct{})}
+	return &Hub{subs: make(map[*subscriber]struct{}), users: make(map[string]int), done: make(chan struct{})}
 }
 
 // Done is closed when Close is called.
@@ -97,6 +99,18 @@ func (h *Hub) Stats() HubStats {
 	}
 }
 
+// Streams returns how many streams are open now for user, or for every
+// user when user is "" (the streams a broadcast reaches). It is a hint for
+// apps (is anyone listening?), not a delivery guarantee.
+func (h *Hub) Streams(user string) int {
+	if user == "" {
+		return int(h.subscribers.Load())
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.users[user]
+}
+
 // join registers s; false once the hub is closed.
 func (h *Hub) join(s *subscriber) bool {
 	h.mu.Lock()
@@ -105,6 +119,7 @@ func (h *Hub) join(s *subscriber) bool {
 		return false
 	}
 	h.subs[s] = struct{}{}
+	h.users[s.user]++
 	h.subscribers.Add(1)
 	return true
 }
@@ -116,6 +131,9 @@ func (h *Hub) leave(s *subscriber) {
 	defer h.mu.Unlock()
 	if _, ok := h.subs[s]; ok {
 		delete(h.subs, s)
+		if h.users[s.user]--; h.users[s.user] <= 0 {
+			delete(h.users, s.user)
+		}
 		h.subscribers.Add(-1)
 	}
 }
