@@ -134,6 +134,12 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		for _, rt := range a.Srv.routes() {
 			key := rt.method + " " + rt.path
 			for _, p := range probes(rt) {
+				if len(extra) > 0 && len(p.body) > 4096 {
+					// Refused before its body is read, the request's
+					// connection closes while a big body is still being
+					// sent: the client sees a reset, not a status.
+					continue
+				}
 				status := statusOfProbe(t, a, rt.method, p.path, p.body, append(p.header, extra...))
 				assert.Contains(t, documented[key], status, "%s answered %s %s (closed store %v, headers %q) with an undocumented status",
 					key, rt.method, p.path, closed, append(p.header, extra...))

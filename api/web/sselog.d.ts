@@ -117,6 +117,12 @@ export declare function isNewer(id: string, last: string): boolean;
 /** The HTTP status url answers (0 when the request failed). */
 export declare function probeStatus(url: string, signal?: AbortSignal): Promise<number>;
 
+/** probeStatus with the answer's Retry-After in ms (0 if none): a 429 says when to come back. */
+export declare function probe(url: string, signal?: AbortSignal): Promise<{ status: number; retryAfterMs: number }>;
+
+/** A Retry-After value (seconds, or an HTTP date) as a wait in ms, capped at 5 minutes; 0 when absent or bad. */
+export declare function retryAfterMs(value: string | null | undefined): number;
+
 /** The part of React that useSselog uses: pass React itself. */
 export interface ReactHooks {
   useState<S>(initial: S | (() => S)): [S, (next: S | ((prev: S) => S)) => void];

@@ -390,7 +390,7 @@ const PROVIDER = Symbol("sselog token provider");
  * list is wanted. `token` is a string or a provider `async () => string`,
  * as for subscribe: a provider is called again when the server answers 401,
  * and the newest provider passed is the one called, so an inline arrow
- * function does not rebuild the stream. The stream is rebuilt only when url
+ * function does not rebuild the stream (getToken, its alias, likewise). The stream is rebuilt only when url
  * or a token string change, and it resumes from the last id seen, so a new
  * token loses nothing.
  */

@@ -7,6 +7,7 @@ import {
   useSselog,
   backoffDelay,
   buildUrl,
+  retryAfterMs,
   FINAL_STATUSES,
   type Gap,
   type SselogError,
@@ -38,6 +39,12 @@ const sub: Subscription = subscribe({
   onRetry: ({ attempt, delay, status }) => console.log(attempt + delay + status),
   backoff: { baseMs: 500 },
 });
+
+// getToken: the provider's alias; a token string serves the first connect.
+subscribe({ url: "/v1/users/alice/stream", token: "t0", getToken: fetchToken });
+console.log(retryAfterMs("5") + retryAfterMs(null));
+// @ts-expect-error a provider returns a token, not a number
+subscribe({ url: "/v1/users/alice/stream", getToken: async () => 42 });
 const last: string = sub.lastEventId;
 sub.close();
 subscribe({ url: new URL("https://sselog.example.com/v1/users/bob/stream"), token: "a.b.c" });
