@@ -34,7 +34,7 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.Respon
 	}
 	cc := &chunkedConn{c: c}
 	s := &session{h: h, out: cc, user: user, conn: cc, endAt: endAt, done: done}
-	s.sub = &subscriber{out: cc, stopc: make(chan struct{})}
+	s.sub = &subscriber{user: user, out: cc, stopc: make(chan struct{})}
 	if !h.hub.join(s.sub) {
 		_ = c.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 		_, _ = cc.Write(h.retryFrame)

@@ -104,13 +104,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
 // place under a stream cap) is released there, not when ServeUntil
 // returns.
 func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time, done func()) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache, no-transform")
-	if r.ProtoMajor == 1 {
-		hdr.Set("Connection", "keep-alive")
-	}
-	hdr.Set("X-Accel-Buffering", "no")
+	SetHeaders(w.Header(), r)
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
@@ -121,7 +115,7 @@ func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string
 		defer done()
 	}
 	s := &session{h: h, out: httpSink{w, rc}, user: user, endAt: end}
-	s.sub = &subscriber{out: s.out}
+	s.sub = &subscriber{user: user, out: s.out}
 	if !h.hub.join(s.sub) {
 		// Shutting down: a 200 that ends at once makes the browser
 		// retry after retry:, by then against the next server.
@@ -138,6 +132,18 @@ func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string
 		_ = s.setDeadline(time.Now().Add(h.opts.WriteTimeout))
 	}()
 	s.run(r.Context(), resumePoint(r))
+}
+
+// SetHeaders sets the headers of a stream's answer: the event-stream
+// type, and no caching, transforming or proxy buffering. A HEAD request
+// gets them alone.
+func SetHeaders(hdr http.Header, r *http.Request) {
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache, no-transform")
+	if r.ProtoMajor == 1 {
+		hdr.Set("Connection", "keep-alive")
+	}
+	hdr.Set("X-Accel-Buffering", "no")
 }
 
 // resumePoint returns the client's resume point, trimmed: the header wins
