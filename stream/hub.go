@@ -109,11 +109,14 @@ func (h *Hub) Close() {
 	}
 }
 
-// Wait waits until every stream detached from net/http (see
-// Handler.Serve) has ended, or ctx ends. http.Server.Shutdown does not
-// wait for those: call Wait after Close and Shutdown, before closing the
-// log.
+// Wait closes the hub if it is open, then waits until every stream
+// detached from net/http (see Handler.Serve) has ended, or ctx ends.
+// http.Server.Shutdown does not wait for those: call Wait after Shutdown,
+// before closing the log. Closing first matters: Shutdown runs Close (as
+// an OnShutdown hook) on a goroutine of its own, so without it a stream
+// could still join, and count, while Wait already waits.
 func (h *Hub) Wait(ctx context.Context) error {
+	h.Close()
 	done := make(chan struct{})
 	go func() {
 		h.detached.Wait()

@@ -218,3 +218,28 @@ func ulidSeq(tb testing.TB) func() eventlog.ID {
 		return id
 	}
 }
+
+// TestHubWaitOrdersJoins: Wait may run while a detached stream joins (an
+// OnShutdown hook closes the hub on its own goroutine); the join must
+// either count before Wait waits (and be ended by the close) or be
+// refused, never race it. Before Wait closed the hub itself, the race
+// detector failed the binary's shutdown in e2e, and this test hung until
+// its bound.
+func TestHubWaitOrdersJoins(t *testing.T) {
+	for range 20 {
+		h := NewHub()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			s := &subscriber{user: "u", stopc: make(chan struct{})}
+			if h.join(s) {
+				<-s.stopc // held open until the hub ends it
+				h.leave(s)
+				h.release()
+			}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		require.NoError(t, h.Wait(ctx))
+		cancel()
+		wg.Wait()
+	}
+}
