@@ -1,0 +1,237 @@
+package jetlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+// Options tune a Log. Stream is required; the rest have defaults.
+type Options struct {
+	// Stream is the JetStream stream's name; its subjects are Stream.>.
+	Stream string
+	// Replicas is the stream's replica count; 0 means 1.
+	Replicas int
+	// MaxAge deletes events older than this; 0 keeps them by age.
+	MaxAge time.Duration
+	// MaxEvents caps each user's subject and the broadcast subject; 0
+	// means no cap.
+	MaxEvents int
+	// IdempotencyWindow is the stream's duplicate window; 0 means 24 h
+	// (capped at MaxAge, which JetStream requires).
+	IdempotencyWindow time.Duration
+	// TailSize is how many of the newest events this node keeps in memory
+	// to answer live readers; 0 means 16384.
+	TailSize int
+	// Timeout bounds one JetStream request (a publish included) when the
+	// caller's context has no deadline; 0 means 10 s.
+	Timeout time.Duration
+	// Now is the clock for event times; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the stream's state at open and follower errors;
+	// nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Log is the event log kept in a JetStream stream. Its methods are safe
+// for concurrent use.
+type Log struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	st   jetstream.Stream
+	subj subjects
+	opts Options
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	tail   *tail
+	notify *notifier
+	cc     jetstream.ConsumeContext
+	done   chan struct{}
+}
+
+// Open creates or updates the stream and starts following it. nc stays
+// the caller's: Close does not close it.
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
+	if opts.Stream == "" {
+		return nil, errors.New("jetlog: a stream name is required")
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.IdempotencyWindow <= 0 {
+		opts.IdempotencyWindow = 24 * time.Hour
+	}
+	if opts.MaxAge > 0 && opts.IdempotencyWindow > opts.MaxAge {
+		opts.IdempotencyWindow = opts.MaxAge
+	}
+	if opts.TailSize <= 0 {
+		opts.TailSize = 16384
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetlog: %w", err)
+	}
+	l := &Log{nc: nc, js: js, subj: subjects{opts.Stream}, opts: opts, log: opts.Logger,
+		notify: newNotifier(), done: make(chan struct{})}
+	if err := l.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+	info, err := l.st.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jetlog: stream %s info: %w", opts.Stream, err)
+	}
+	last := eventlog.ZeroID
+	if info.State.LastSeq > 0 {
+		if e, err := l.getSeq(ctx, info.State.LastSeq); err == nil {
+			last = e.ID
+		} else {
+			last = makeID(info.State.LastSeq, info.State.LastTime)
+		}
+	}
+	l.tail = newTail(opts.TailSize, last)
+	if err := l.follow(ctx, info.State.LastSeq+1); err != nil {
+		return nil, err
+	}
+	l.log.Info("jetstream log open", "stream", opts.Stream, "replicas", info.Config.Replicas,
+		"events", info.State.Msgs, "first_seq", info.State.FirstSeq, "last_seq", info.State.LastSeq,
+		"subjects", info.State.NumSubjects, "max_age", info.Config.MaxAge,
+		"max_per_subject", info.Config.MaxMsgsPerSubject, "duplicate_window", info.Config.Duplicates)
+	return l, nil
+}
+
+// streamConfig is the stream this log needs.
+func (l *Log) streamConfig() jetstream.StreamConfig {
+	maxPer := int64(-1)
+	if l.opts.MaxEvents > 0 {
+		maxPer = int64(l.opts.MaxEvents)
+	}
+	return jetstream.StreamConfig{
+		Name:               l.opts.Stream,
+		Description:        "sselog event log",
+		Subjects:           []string{l.subj.all()},
+		Storage:            jetstream.FileStorage,
+		Replicas:           l.opts.Replicas,
+		MaxAge:             l.opts.MaxAge,
+		MaxMsgsPerSubject:  maxPer,
+		Duplicates:         l.opts.IdempotencyWindow,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		Discard:            jetstream.DiscardOld,
+	}
+}
+
+func (l *Log) ensureStream(ctx context.Context) error {
+	cfg := l.streamConfig()
+	st, err := l.js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("jetlog: create or update stream %s: %w", cfg.Name, err)
+	}
+	l.st = st
+	return nil
+}
+
+// follow starts this node's one consumer: every event from seq on, in
+// stream order, into the tail, waking local readers.
+func (l *Log) follow(ctx context.Context, seq uint64) error {
+	c, err := l.js.OrderedConsumer(ctx, l.opts.Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   seq,
+	})
+	if err != nil {
+		return fmt.Errorf("jetlog: follow stream %s: %w", l.opts.Stream, err)
+	}
+	cc, err := c.Consume(l.onMsg, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		l.log.Debug("jetstream follower", "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("jetlog: follow stream %s: %w", l.opts.Stream, err)
+	}
+	l.cc = cc
+	return nil
+}
+
+func (l *Log) onMsg(m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		return
+	}
+	e, ok := l.decode(m.Subject(), md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp)
+	if !ok {
+		return
+	}
+	if l.tail.add(e) {
+		l.notify.wake(e.User)
+	}
+}
+
+// Close stops following the stream and wakes every waiter. The NATS
+// connection stays open.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return eventlog.ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	if l.cc != nil {
+		l.cc.Stop()
+	}
+	close(l.done)
+	l.notify.close()
+	return nil
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// Last returns the newest id this node has seen committed.
+func (l *Log) Last() eventlog.ID { return l.tail.lastID() }
+
+// Changed returns a channel closed by the next event this node sees for
+// user ("" = broadcast). Take it before reading: no event is missed.
+func (l *Log) Changed(user string) <-chan struct{} { return l.notify.wait(user) }
+
+// ctx gives a request the default timeout when the caller set none.
+func (l *Log) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, l.opts.Timeout)
+}
+
+// Healthy reports whether the stream answers (it has a leader and a
+// quorum): a request to its leader within timeout.
+func (l *Log) Healthy(ctx context.Context) error {
+	ctx, cancel := l.ctx(ctx)
+	defer cancel()
+	if _, err := l.st.Info(ctx); err != nil {
+		return fmt.Errorf("jetstream stream %s: %w", l.opts.Stream, err)
+	}
+	return nil
+}
+
+// Kind names the store for /healthz.
+func (l *Log) Kind() string { return "jetstream" }

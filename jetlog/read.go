@@ -1,0 +1,158 @@
+package jetlog
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+// ReadAfter returns up to limit events after `after` addressed to user or
+// broadcast, in stream order. Live readers (a resume point among the
+// events this node holds in memory) are answered from memory; older
+// resume points read the stream with batched direct gets on the user's
+// and the broadcast subject, merged by sequence.
+//
+// A resume point above what this node has seen, but acknowledged by the
+// stream (published through another node a moment ago), waits (bounded)
+// for this node's follower to catch up; one above the stream's last
+// sequence is reported through Page.Last, as eventlog does.
+func (l *Log) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Page, error) {
+	if limit <= 0 {
+		limit = eventlog.DefaultLimit
+	}
+	limit = min(limit, eventlog.MaxLimit)
+	if l.isClosed() {
+		return eventlog.Page{}, eventlog.ErrClosed
+	}
+	seq := seqOf(after)
+	if p, ok := l.tail.read(user, seq, limit); ok {
+		if seq > seqOf(p.Last) && l.catchUp(seq) {
+			p, _ = l.tail.read(user, seq, limit)
+		}
+		return p, nil
+	}
+	ctx, cancel := l.ctx(context.Background())
+	defer cancel()
+	p, err := l.readStream(ctx, user, after, limit)
+	if err != nil {
+		return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
+	}
+	return p, nil
+}
+
+// catchUp waits until this node's follower has seen seq, if the stream
+// holds it; false if it does not or the wait timed out.
+func (l *Log) catchUp(seq uint64) bool {
+	ctx, cancel := l.ctx(context.Background())
+	defer cancel()
+	info, err := l.st.Info(ctx)
+	if err != nil || info.State.LastSeq < seq {
+		return false
+	}
+	stop := context.AfterFunc(ctx, func() {
+		l.tail.mu.Lock()
+		l.tail.cond.Broadcast()
+		l.tail.mu.Unlock()
+	})
+	defer stop()
+	l.tail.mu.Lock()
+	defer l.tail.mu.Unlock()
+	for seqOf(l.tail.last) < seq {
+		if ctx.Err() != nil || l.isClosedLocked() {
+			return false
+		}
+		l.tail.cond.Wait()
+	}
+	return true
+}
+
+func (l *Log) isClosedLocked() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// readStream reads below the memory tail: the user's subject and the
+// broadcast subject after `after`, merged, then the tail.
+func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, limit int) (eventlog.Page, error) {
+	floor := seqOf(l.tail.floorID())
+	from := seqOf(after) + 1
+	subjs := []string{l.subj.user("")}
+	if user != "" {
+		subjs = append(subjs, l.subj.user(user))
+	}
+	lists := make([][]eventlog.Event, len(subjs))
+	upTo := floor // merged events are complete up to here
+	for i, s := range subjs {
+		var last uint64
+		more, err := l.direct(ctx, directReq{Seq: from, NextFor: s, Batch: limit}, func(m *nats.Msg, seq uint64) bool {
+			if seq > floor {
+				return false
+			}
+			e, ok := l.decode(s, seq, m.Header, m.Data, stampOf(m))
+			if ok {
+				lists[i] = append(lists[i], e)
+				last = seq
+			}
+			return true
+		})
+		if err != nil {
+			return eventlog.Page{}, err
+		}
+		if (more || len(lists[i]) == limit) && last < upTo {
+			upTo = last
+		}
+	}
+	var p eventlog.Page
+	p.Events = merge(lists, upTo, limit)
+	if len(p.Events) < limit && upTo == floor {
+		if tp, ok := l.tail.read(user, floor, limit-len(p.Events)); ok {
+			p.Events = append(p.Events, tp.Events...)
+		}
+	}
+	p.Last = l.tail.lastID()
+	if after != eventlog.ZeroID {
+		gap, err := l.gap(ctx, user, after)
+		if err != nil {
+			return eventlog.Page{}, err
+		}
+		p.Gap = gap
+	}
+	return p, nil
+}
+
+func stampOf(m *nats.Msg) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp"))
+	return t
+}
+
+// merge merges lists sorted by sequence, keeping sequences <= upTo.
+func merge(lists [][]eventlog.Event, upTo uint64, limit int) []eventlog.Event {
+	idx := make([]int, len(lists))
+	var out []eventlog.Event
+	for len(out) < limit {
+		best := -1
+		for i, l := range lists {
+			if idx[i] < len(l) && (best < 0 || seqOf(l[idx[i]].ID) < seqOf(lists[best][idx[best]].ID)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		e := lists[best][idx[best]]
+		if seqOf(e.ID) > upTo {
+			break
+		}
+		out = append(out, e)
+		idx[best]++
+	}
+	return out
+}

@@ -1,0 +1,90 @@
+package jetlog
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+// tail keeps the newest events this node's follower has seen. Its rule:
+// every event with a sequence above floor and at most last is in events,
+// in order. Reads from below floor go to the stream.
+type tail struct {
+	mu     sync.RWMutex
+	cond   *sync.Cond
+	events []eventlog.Event
+	floor  eventlog.ID // newest event not (or no longer) held
+	last   eventlog.ID // newest event seen
+	size   int
+}
+
+func newTail(size int, last eventlog.ID) *tail {
+	t := &tail{size: size, floor: last, last: last}
+	t.cond = sync.NewCond(&t.mu)
+	return t
+}
+
+// add appends the next event in stream order; false if already seen.
+func (t *tail) add(e eventlog.Event) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seqOf(e.ID) <= seqOf(t.last) {
+		return false
+	}
+	t.events = append(t.events, e)
+	t.last = e.ID
+	if len(t.events) >= 2*t.size {
+		over := len(t.events) - t.size
+		t.floor = t.events[over-1].ID
+		t.events = slices.Delete(t.events, 0, over)
+	}
+	t.cond.Broadcast()
+	return true
+}
+
+func (t *tail) lastID() eventlog.ID {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.last
+}
+
+func (t *tail) floorID() eventlog.ID {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.floor
+}
+
+// read answers from memory when seq(after) >= seq(floor); ok is false
+// otherwise. Events above the floor are all here up to last.
+func (t *tail) read(user string, after uint64, limit int) (p eventlog.Page, ok bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if after < seqOf(t.floor) {
+		return eventlog.Page{}, false
+	}
+	p.Last = t.last
+	i, _ := slices.BinarySearchFunc(t.events, after, func(e eventlog.Event, s uint64) int {
+		return cmpU(seqOf(e.ID), s)
+	})
+	for ; i < len(t.events) && len(p.Events) < limit; i++ {
+		e := t.events[i]
+		if seqOf(e.ID) <= after {
+			continue
+		}
+		if e.User == "" || e.User == user {
+			p.Events = append(p.Events, e)
+		}
+	}
+	return p, true
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
