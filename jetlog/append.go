@@ -54,6 +54,7 @@ func (l *Log) Append(ctx context.Context, in eventlog.Input) (eventlog.ID, error
 		}
 		return e.ID, nil
 	}
+	l.sawSeq(ack.Sequence)
 	return makeID(ack.Sequence, now), nil
 }
 
@@ -180,6 +181,7 @@ func (l *Log) AppendBatch(ctx context.Context, events []eventlog.Input) ([]event
 	case ack.Duplicate:
 		return l.repeatedBatch(ctx, events)
 	}
+	l.sawSeq(ack.Seq)
 	ids := make([]eventlog.ID, len(events))
 	first := ack.Seq - uint64(len(events)) + 1
 	for i := range ids {

@@ -67,6 +67,22 @@ func (l *Log) gap(ctx context.Context, user string, after eventlog.ID) (*eventlo
 	return &eventlog.Gap{Oldest: oldest}, nil
 }
 
+// oldestFor returns the oldest id held among user's and the broadcast
+// subjects (zero if none).
+func (l *Log) oldestFor(ctx context.Context, user string) (eventlog.ID, error) {
+	var oldest eventlog.ID
+	for _, s := range []string{l.subj.user(""), l.subj.user(user)} {
+		first, ok, err := l.firstOf(ctx, s)
+		if err != nil {
+			return eventlog.ZeroID, err
+		}
+		if ok && (oldest == eventlog.ZeroID || seqOf(first.ID) < seqOf(oldest)) {
+			oldest = first.ID
+		}
+	}
+	return oldest, nil
+}
+
 // firstOf returns the oldest event held on subject s.
 func (l *Log) firstOf(ctx context.Context, s string) (eventlog.Event, bool, error) {
 	var e eventlog.Event

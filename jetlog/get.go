@@ -130,18 +130,14 @@ type directReq struct {
 // limit) with messages still pending.
 func (l *Log) direct(ctx context.Context, req directReq, fn func(m *nats.Msg, seq uint64) bool) (more bool, err error) {
 	body, _ := json.Marshal(req)
-	inbox := l.nc.NewRespInbox()
-	sub, err := l.nc.SubscribeSync(inbox)
-	if err != nil {
-		return false, err
-	}
-	defer func() { _ = sub.Unsubscribe() }()
+	inbox, c, done := l.replies.open(max(req.Batch, 1) + 2)
+	defer done()
 	if err := l.nc.PublishRequest("$JS.API.DIRECT.GET."+l.opts.Stream, inbox, body); err != nil {
 		return false, err
 	}
 	n := 0
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
+		m, err := next(ctx, c)
 		if err != nil {
 			return false, fmt.Errorf("direct get %s: %w", req.NextFor, err)
 		}

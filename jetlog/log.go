@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,12 +52,17 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
-	tail   *tail
-	notify *notifier
-	cc     jetstream.ConsumeContext
-	done   chan struct{}
+	mu      sync.Mutex
+	closed  bool
+	tail    *tail
+	notify  *notifier
+	cc      jetstream.ConsumeContext
+	replies *replies
+	done    chan struct{}
+	// acked is the largest sequence this node has acknowledged or been
+	// shown by a reader; reads wait (bounded) for the follower to reach
+	// it, so a node reads its own writes.
+	acked atomic.Uint64
 }
 
 // Open creates or updates the stream and starts following it. nc stays
@@ -95,8 +101,12 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	if err := l.ensureStream(ctx); err != nil {
 		return nil, err
 	}
+	if l.replies, err = newReplies(nc); err != nil {
+		return nil, fmt.Errorf("jetlog: %w", err)
+	}
 	info, err := l.st.Info(ctx)
 	if err != nil {
+		l.replies.close()
 		return nil, fmt.Errorf("jetlog: stream %s info: %w", opts.Stream, err)
 	}
 	last := eventlog.ZeroID
@@ -109,6 +119,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	}
 	l.tail = newTail(opts.TailSize, last)
 	if err := l.follow(ctx, info.State.LastSeq+1); err != nil {
+		l.replies.close()
 		return nil, err
 	}
 	l.log.Info("jetstream log open", "stream", opts.Stream, "replicas", info.Config.Replicas,
@@ -183,6 +194,16 @@ func (l *Log) onMsg(m jetstream.Msg) {
 	}
 }
 
+// sawSeq records that the stream holds seq.
+func (l *Log) sawSeq(seq uint64) {
+	for {
+		cur := l.acked.Load()
+		if seq <= cur || l.acked.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
 // Close stops following the stream and wakes every waiter. The NATS
 // connection stays open.
 func (l *Log) Close() error {
@@ -197,6 +218,7 @@ func (l *Log) Close() error {
 		l.cc.Stop()
 	}
 	close(l.done)
+	l.replies.close()
 	l.notify.close()
 	return nil
 }

@@ -29,14 +29,26 @@ func (l *Log) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 		return eventlog.Page{}, eventlog.ErrClosed
 	}
 	seq := seqOf(after)
-	if p, ok := l.tail.read(user, seq, limit); ok {
+	ctx, cancel := l.ctx(context.Background())
+	defer cancel()
+	if a := l.acked.Load(); a > seqOf(l.tail.lastID()) {
+		l.waitSeen(ctx, a) // read our own writes
+	}
+	if p, ok := l.tail.read(user, seq, limit, l.limits()); ok {
 		if seq > seqOf(p.Last) && l.catchUp(seq) {
-			p, _ = l.tail.read(user, seq, limit)
+			p, _ = l.tail.read(user, seq, limit, l.limits())
+		}
+		if p.Gap != nil {
+			// Retention deleted events this reader could receive: name
+			// the oldest held, as eventlog does.
+			o, err := l.oldestFor(ctx, user)
+			if err != nil {
+				return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
+			}
+			p.Gap.Oldest = o
 		}
 		return p, nil
 	}
-	ctx, cancel := l.ctx(context.Background())
-	defer cancel()
 	p, err := l.readStream(ctx, user, after, limit)
 	if err != nil {
 		return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
@@ -53,6 +65,12 @@ func (l *Log) catchUp(seq uint64) bool {
 	if err != nil || info.State.LastSeq < seq {
 		return false
 	}
+	l.sawSeq(info.State.LastSeq)
+	return l.waitSeen(ctx, seq)
+}
+
+// waitSeen waits until the follower has seen seq, or ctx ends.
+func (l *Log) waitSeen(ctx context.Context, seq uint64) bool {
 	stop := context.AfterFunc(ctx, func() {
 		l.tail.mu.Lock()
 		l.tail.cond.Broadcast()
@@ -113,12 +131,12 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 	var p eventlog.Page
 	p.Events = merge(lists, upTo, limit)
 	if len(p.Events) < limit && upTo == floor {
-		if tp, ok := l.tail.read(user, floor, limit-len(p.Events)); ok {
+		if tp, ok := l.tail.read(user, floor, limit-len(p.Events), l.limits()); ok {
 			p.Events = append(p.Events, tp.Events...)
 		}
 	}
 	p.Last = l.tail.lastID()
-	if after != eventlog.ZeroID {
+	if after != eventlog.ZeroID && (l.opts.MaxEvents > 0 || l.opts.MaxAge > 0) {
 		gap, err := l.gap(ctx, user, after)
 		if err != nil {
 			return eventlog.Page{}, err
@@ -126,6 +144,15 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 		p.Gap = gap
 	}
 	return p, nil
+}
+
+// limits are the retention limits as of now.
+func (l *Log) limits() limits {
+	lim := limits{maxEvents: l.opts.MaxEvents}
+	if l.opts.MaxAge > 0 {
+		lim.cutoff = l.opts.Now().Add(-l.opts.MaxAge)
+	}
+	return lim
 }
 
 func stampOf(m *nats.Msg) time.Time {

@@ -3,6 +3,7 @@ package jetlog
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -55,9 +56,18 @@ func (t *tail) floorID() eventlog.ID {
 	return t.floor
 }
 
-// read answers from memory when seq(after) >= seq(floor); ok is false
+// limits are the stream's retention limits, applied to what the tail
+// holds: the stream deletes a subject's oldest events past maxEvents and
+// events older than maxAge, and the tail (which never sees deletions)
+// skips the same events and reports the gap.
+type limits struct {
+	maxEvents int
+	cutoff    time.Time // events published before this are gone; zero = none
+}
+
+// read answers from memory when after >= seq(floor); ok is false
 // otherwise. Events above the floor are all here up to last.
-func (t *tail) read(user string, after uint64, limit int) (p eventlog.Page, ok bool) {
+func (t *tail) read(user string, after uint64, limit int, lim limits) (p eventlog.Page, ok bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if after < seqOf(t.floor) {
@@ -67,14 +77,44 @@ func (t *tail) read(user string, after uint64, limit int) (p eventlog.Page, ok b
 	i, _ := slices.BinarySearchFunc(t.events, after, func(e eventlog.Event, s uint64) int {
 		return cmpU(seqOf(e.ID), s)
 	})
+	for i < len(t.events) && seqOf(t.events[i].ID) <= after {
+		i++
+	}
+	// A subject with more than maxEvents events after the resume point
+	// has lost the oldest of them.
+	var skipU, skipB int
+	if lim.maxEvents > 0 {
+		var nu, nb int
+		for _, e := range t.events[i:] {
+			switch e.User {
+			case "":
+				nb++
+			case user:
+				nu++
+			}
+		}
+		skipU, skipB = max(nu-lim.maxEvents, 0), max(nb-lim.maxEvents, 0)
+	}
+	lost := skipU > 0 || skipB > 0
 	for ; i < len(t.events) && len(p.Events) < limit; i++ {
 		e := t.events[i]
-		if seqOf(e.ID) <= after {
+		switch {
+		case e.User != "" && e.User != user:
+			continue
+		case e.User == "" && skipB > 0:
+			skipB--
+			continue
+		case e.User != "" && skipU > 0:
+			skipU--
+			continue
+		case !lim.cutoff.IsZero() && e.Time.Before(lim.cutoff):
+			lost = true
 			continue
 		}
-		if e.User == "" || e.User == user {
-			p.Events = append(p.Events, e)
-		}
+		p.Events = append(p.Events, e)
+	}
+	if lost && after > 0 { // from the oldest retained is no gap
+		p.Gap = &eventlog.Gap{}
 	}
 	return p, true
 }
