@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -37,6 +39,9 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 	switch {
 	case err == nil:
 		s.logger.Info("backup sent", "bytes", n, "remote", r.RemoteAddr)
+	case !started && errors.Is(err, errors.ErrUnsupported):
+		// The store is backed up with its own tools; the error says how.
+		s.fail(w, r, fmt.Errorf("%w: %w", errNotImplemented, err))
 	case !started:
 		s.fail(w, r, fmt.Errorf("%w: backup: %w", errUnavailable, err))
 	case r.Context().Err() == nil:
@@ -48,21 +53,40 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 
 type healthBody struct {
 	Status  string `json:"status"`
+	Store   string `json:"store"`
+	Error   string `json:"error,omitempty"`
 	Version string `json:"version,omitempty"`
 	Last    string `json:"lastEventId"`
 	Time    string `json:"time"`
 }
 
-// handleHealth answers liveness probes. It reads no file: a probe must not
-// queue behind a slow disk.
-func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	writeJSON(w, http.StatusOK, healthBody{
+// handleHealth answers liveness probes. On bbolt it reads no file: a
+// probe must not queue behind a slow disk. A store that can become
+// unreachable (Checker) is asked, briefly: 503 while it cannot take
+// writes, so a load balancer takes this node out.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	body := healthBody{
 		Status:  "ok",
+		Store:   "bbolt",
 		Version: s.cfg.Version,
 		Last:    s.log.Last().String(),
 		Time:    s.now().UTC().Format(time.RFC3339Nano),
-	})
+	}
+	status := http.StatusOK
+	if c, ok := s.log.(Checker); ok {
+		body.Store = c.Kind()
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		if err := c.Healthy(ctx); err != nil {
+			status, body.Status, body.Error = http.StatusServiceUnavailable, "unavailable", "store unreachable"
+			s.logger.Warn("health check failed", "store", body.Store, "err", err)
+		}
+	}
+	writeJSON(w, status, body)
 }
+
+// healthTimeout bounds how long a probe waits for the store.
+const healthTimeout = 3 * time.Second
 
 // deadlineWriter gives every write its own deadline, so a stalled reader
 // fails the copy after timeout instead of holding it open forever.

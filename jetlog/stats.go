@@ -40,8 +40,8 @@ func (l *Log) Stats() (eventlog.Stats, error) {
 }
 
 // ErrNoSnapshot is returned by SnapshotSized: a JetStream stream is backed
-// up with JetStream's own tools.
-var ErrNoSnapshot = errors.New("cluster mode keeps the log in a JetStream stream: back it up with `nats stream backup <stream> <dir>` (restore with `nats stream restore`)")
+// up with JetStream's own tools. It wraps errors.ErrUnsupported.
+var ErrNoSnapshot = fmt.Errorf("%w: cluster mode keeps the log in a JetStream stream: back it up with `nats stream backup <stream> <dir>` (restore with `nats stream restore`)", errors.ErrUnsupported)
 
 // SnapshotSized returns ErrNoSnapshot.
 func (l *Log) SnapshotSized(io.Writer, func(int64) error) (int64, error) {

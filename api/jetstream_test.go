@@ -1,0 +1,92 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/internal/testkit"
+	"github.com/sselog/sselog/jetlog"
+	"github.com/sselog/sselog/jetlog/jetlogtest"
+	"github.com/sselog/sselog/stream"
+)
+
+var _ Store = (*jetlog.Log)(nil)
+
+// newJetAPI is a real server over a JetStream log on an in-process
+// nats-server, with auth on.
+func newJetAPI(t *testing.T) (*testAPI, *jetlog.Log, func()) {
+	t.Helper()
+	ns := jetlogtest.RunServer(t)
+	lg := jetlogtest.Open(t, ns.ClientURL(), jetlog.Options{Timeout: 2 * time.Second})
+	srv, err := New(lg, Config{Stream: stream.Options{Heartbeat: time.Hour}, PublisherKey: testKey, SubscriberSecret: testSecret})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.CloseStreams(); ts.Close() })
+	return &testAPI{URL: ts.URL, Srv: srv, TS: ts}, lg, ns.Shutdown
+}
+
+// /healthz names the store; on JetStream it answers 503 once the stream
+// cannot be reached, so a balancer takes the node out.
+func TestHealthNamesTheStore(t *testing.T) {
+	a := newTestAPI(t)
+	got := a.do(t, http.MethodGet, "/healthz", nil)
+	require.Equal(t, http.StatusOK, got.Status)
+	assert.Equal(t, "bbolt", got.JSON(t)["store"])
+
+	j, _, stop := newJetAPI(t)
+	got = j.do(t, http.MethodGet, "/healthz", nil)
+	require.Equal(t, http.StatusOK, got.Status, "%s", got.Body)
+	assert.Equal(t, "jetstream", got.JSON(t)["store"])
+	stop()
+	got = j.do(t, http.MethodGet, "/healthz", nil)
+	require.Equal(t, http.StatusServiceUnavailable, got.Status, "%s", got.Body)
+	assert.Equal(t, "jetstream", got.JSON(t)["store"])
+	assert.Equal(t, "unavailable", got.JSON(t)["status"])
+}
+
+// The backup route cannot copy a JetStream stream: it says how to back
+// one up instead of failing obscurely.
+func TestBackupOnJetStreamPointsToNATS(t *testing.T) {
+	j, _, _ := newJetAPI(t)
+	got := j.do(t, http.MethodGet, "/v1/admin/backup", nil, "Authorization: Bearer "+testKey)
+	require.Equal(t, http.StatusNotImplemented, got.Status, "%s", got.Body)
+	assert.Contains(t, got.ErrorMsg(t), "nats stream backup")
+}
+
+// Publishes through the API land in JetStream and stream out; with the
+// servers gone, a publish is a 503 and the open stream stays open.
+func TestPublishOnJetStream(t *testing.T) {
+	j, lg, stop := newJetAPI(t)
+	s := testkit.Subscribe(t, j.URL+"/v1/users/a.b@c/stream?token="+token(t, "a.b@c"), nil)
+	require.Equal(t, "connected", s.Next(10*time.Second).Event)
+	got := j.publish(t, "/v1/users/a.b@c/events", `{"event":"note","data":{"n":1}}`)
+	require.Equal(t, http.StatusCreated, got.Status, "%s", got.Body)
+	id := got.JSON(t)["id"].(string)
+	m := s.NextData(10 * time.Second)
+	assert.Equal(t, id, m.ID)
+	assert.Equal(t, "note", m.Event)
+	assert.JSONEq(t, `{"n":1}`, m.Data)
+
+	got = j.publish(t, "/v1/events", `[{"user":"a.b@c","event":"x","data":1},{"event":"y","data":2}]`)
+	require.Equal(t, http.StatusCreated, got.Status, "%s", got.Body)
+	assert.Equal(t, "x", s.NextData(10*time.Second).Event)
+	assert.Equal(t, "y", s.NextData(10*time.Second).Event)
+
+	stop()
+	got = j.publish(t, "/v1/users/a.b@c/events", `{"data":2}`)
+	require.Equal(t, http.StatusServiceUnavailable, got.Status, "%s", got.Body)
+	assert.True(t, strings.Contains(got.ErrorMsg(t), "unavailable"))
+	assert.True(t, s.Quiet(200*time.Millisecond), "the open stream stays open and quiet")
+	st, err := lg.Stats()
+	if err == nil {
+		assert.Equal(t, uint64(3), st.Events, "nothing half stored")
+	}
+	_ = eventlog.ZeroID
+}
