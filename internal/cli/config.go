@@ -31,6 +31,7 @@ type serveConfig struct {
 	ShutdownTimeout  time.Duration
 	LogFormat        string
 	Pprof            string
+	NATS             natsConfig // cluster mode (nats.go)
 }
 
 const serveSummary = `Serve the HTTP API and SSE streams. Without --publisher-key and
@@ -60,6 +61,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	f.Duration(&c.ShutdownTimeout, "shutdown-timeout", "SSELOG_SHUTDOWN_TIMEOUT", 10*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	f.String(&c.LogFormat, "log-format", "SSELOG_LOG_FORMAT", "text", "log format: text or json")
 	f.String(&c.Pprof, "pprof", "SSELOG_PPROF", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
+	c.NATS.register(f)
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
@@ -114,6 +116,7 @@ func (c serveConfig) validate() error {
 	if c.Pprof != "" && !isLoopback(c.Pprof) {
 		bad("--pprof %q: profiling is served only on a loopback address", c.Pprof)
 	}
+	errs = append(errs, c.NATS.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -150,13 +153,13 @@ func (c serveConfig) logAttrs() []any {
 	if c.openMode() {
 		auth = "open"
 	}
-	return []any{
+	return append([]any{
 		"data", c.Data, "auth", auth, "retention", c.Retention, "max_events", c.MaxEvents,
 		"compact_interval", c.CompactInterval, "heartbeat", c.Heartbeat, "retry", c.Retry,
 		"write_timeout", c.WriteTimeout, "max_body", c.MaxBody, "max_batch_body", c.MaxBatchBody,
 		"cors_origins", c.CORSOrigins, "tls", c.TLSCert != "", "shutdown_timeout", c.ShutdownTimeout,
 		"log_format", c.LogFormat, "pprof", c.Pprof,
-	}
+	}, c.NATS.logAttrs()...)
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/sselog/sselog/api"
-	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/stream"
 )
 
@@ -31,14 +30,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 			return fmt.Errorf("load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
 		}
 	}
-	lg, err := eventlog.Open(cfg.Data, eventlog.Options{
-		MaxAge:             cfg.Retention,
-		MaxEvents:          cfg.MaxEvents,
-		BroadcastMaxAge:    cfg.Retention,
-		BroadcastMaxEvents: cfg.MaxEvents,
-		CompactInterval:    cfg.CompactInterval,
-		Logger:             logger,
-	})
+	lg, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -88,7 +80,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 // WriteTimeout (it would cut every stream: the stream handler sets a
 // deadline per write instead) and no ReadTimeout (handlers bound their
 // own body reads); ReadHeaderTimeout stops slowloris.
-func newHTTPServer(cfg serveConfig, lg *eventlog.Log, logger *slog.Logger) (*http.Server, error) {
+func newHTTPServer(cfg serveConfig, lg api.Store, logger *slog.Logger) (*http.Server, error) {
 	a, err := api.New(lg, api.Config{
 		PublisherKey:     cfg.PublisherKey,
 		SubscriberSecret: cfg.SubscriberSecret,
