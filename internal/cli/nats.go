@@ -219,9 +219,13 @@ func startEmbedded(n natsConfig, data string, logger *slog.Logger) (*server.Serv
 		Port:      -1,
 		JetStream: true,
 		StoreDir:  dir,
-		NoSigs:    true,
-		NoLog:     true,
-		Cluster:   server.ClusterOpts{Name: n.ClusterName, Host: host, Port: p},
+		// One replica has no other copy: sync every write, as bbolt
+		// does. Replicated streams rely on their quorum (JetStream's
+		// default).
+		SyncAlways: n.Replicas == 1,
+		NoSigs:     true,
+		NoLog:      true,
+		Cluster:    server.ClusterOpts{Name: n.ClusterName, Host: host, Port: p},
 	}
 	if len(routes) > 0 {
 		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
