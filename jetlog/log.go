@@ -244,16 +244,38 @@ func (l *Log) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, l.opts.Timeout)
 }
 
-// Healthy reports whether the stream answers (it has a leader and a
-// quorum): a request to its leader within timeout.
+// Healthy reports whether the stream can take writes: its leader answers
+// and, for a replicated stream, sees a quorum of its replicas active
+// (a leader cut off from the others answers for a while before it steps
+// down; its writes would fail).
 func (l *Log) Healthy(ctx context.Context) error {
 	ctx, cancel := l.ctx(ctx)
 	defer cancel()
-	if _, err := l.st.Info(ctx); err != nil {
+	info, err := l.st.Info(ctx)
+	if err != nil {
 		return fmt.Errorf("jetstream stream %s: %w", l.opts.Stream, err)
+	}
+	if info.Cluster == nil || info.Config.Replicas <= 1 {
+		return nil
+	}
+	if info.Cluster.Leader == "" {
+		return fmt.Errorf("jetstream stream %s: no leader", l.opts.Stream)
+	}
+	up := 1 // the leader
+	for _, p := range info.Cluster.Replicas {
+		if p != nil && p.Current && !p.Offline && p.Active < quorumActive {
+			up++
+		}
+	}
+	if up <= info.Config.Replicas/2 {
+		return fmt.Errorf("jetstream stream %s: %d of %d replicas reachable, no quorum", l.opts.Stream, up, info.Config.Replicas)
 	}
 	return nil
 }
+
+// quorumActive is how recently a replica must have been heard from to
+// count towards the quorum in Healthy.
+const quorumActive = 3 * time.Second
 
 // Kind names the store for /healthz.
 func (l *Log) Kind() string { return "jetstream" }

@@ -34,10 +34,11 @@ func (l *Log) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 	if a := l.acked.Load(); a > seqOf(l.tail.lastID()) {
 		l.waitSeen(ctx, a) // read our own writes
 	}
-	if p, ok := l.tail.read(user, seq, limit, l.limits()); ok {
-		if seq > seqOf(p.Last) && l.catchUp(seq) {
-			p, _ = l.tail.read(user, seq, limit, l.limits())
-		}
+	p, ok, holed := l.tail.read(user, seq, limit, l.limits())
+	if ok && seq > seqOf(p.Last) && l.catchUp(seq) {
+		p, ok, holed = l.tail.read(user, seq, limit, l.limits())
+	}
+	if ok {
 		if p.Gap != nil {
 			// Retention deleted events this reader could receive: name
 			// the oldest held, as eventlog does.
@@ -49,11 +50,15 @@ func (l *Log) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 		}
 		return p, nil
 	}
-	p, err := l.readStream(ctx, user, after, limit)
-	if err != nil {
-		return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
+	for try := 0; ; try++ {
+		p, again, err := l.readStream(ctx, user, after, limit, l.tail.upper(holed))
+		if err != nil {
+			return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
+		}
+		if !again || try == 10 {
+			return p, nil // after 10 tries, the next wake-up reads again
+		}
 	}
-	return p, nil
 }
 
 // catchUp waits until this node's follower has seen seq, if the stream
@@ -69,8 +74,14 @@ func (l *Log) catchUp(seq uint64) bool {
 	return l.waitSeen(ctx, seq)
 }
 
-// waitSeen waits until the follower has seen seq, or ctx ends.
+// maxCatchUp bounds how long a read waits for this node's follower.
+const maxCatchUp = 3 * time.Second
+
+// waitSeen waits until the follower has seen seq, or ctx ends (at most
+// maxCatchUp: a follower cut off by an outage must not stall reads).
 func (l *Log) waitSeen(ctx context.Context, seq uint64) bool {
+	ctx, cancel := context.WithTimeout(ctx, maxCatchUp)
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
 		l.tail.mu.Lock()
 		l.tail.cond.Broadcast()
@@ -97,10 +108,13 @@ func (l *Log) isClosedLocked() bool {
 	}
 }
 
-// readStream reads below the memory tail: the user's subject and the
-// broadcast subject after `after`, merged, then the tail.
-func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, limit int) (eventlog.Page, error) {
-	floor := seqOf(l.tail.floorID())
+// readStream reads what the memory tail cannot answer: the user's subject
+// and the broadcast subject after `after` up to floor, merged, then the
+// tail. again reports
+// that it found nothing up to the tail's floor and the tail moved on
+// meanwhile: the read must start over (an empty page would tell the
+// reader it is at the end).
+func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, limit int, floor uint64) (p eventlog.Page, again bool, err error) {
 	from := seqOf(after) + 1
 	subjs := []string{l.subj.user("")}
 	if user != "" {
@@ -109,41 +123,44 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 	lists := make([][]eventlog.Event, len(subjs))
 	upTo := floor // merged events are complete up to here
 	for i, s := range subjs {
-		var last uint64
+		var last uint64 // the last sequence answered, kept or not
+		n := 0
 		more, err := l.direct(ctx, directReq{Seq: from, NextFor: s, Batch: limit}, func(m *nats.Msg, seq uint64) bool {
+			last = seq
+			n++
 			if seq > floor {
 				return false
 			}
-			e, ok := l.decode(s, seq, m.Header, m.Data, stampOf(m))
-			if ok {
+			if e, ok := l.decode(s, seq, m.Header, m.Data, stampOf(m)); ok {
 				lists[i] = append(lists[i], e)
-				last = seq
 			}
 			return true
 		})
 		if err != nil {
-			return eventlog.Page{}, err
+			return eventlog.Page{}, false, err
 		}
-		if (more || len(lists[i]) == limit) && last < upTo {
+		// A cut answer is complete only up to what it holds.
+		if (more || n == limit) && last < upTo {
 			upTo = last
 		}
 	}
-	var p eventlog.Page
 	p.Events = merge(lists, upTo, limit)
 	if len(p.Events) < limit && upTo == floor {
-		if tp, ok := l.tail.read(user, floor, limit-len(p.Events), l.limits()); ok {
-			p.Events = append(p.Events, tp.Events...)
+		tp, ok, _ := l.tail.read(user, floor, limit-len(p.Events), l.limits())
+		if !ok && len(p.Events) == 0 {
+			return eventlog.Page{}, true, nil
 		}
+		p.Events = append(p.Events, tp.Events...)
 	}
 	p.Last = l.tail.lastID()
 	if after != eventlog.ZeroID && (l.opts.MaxEvents > 0 || l.opts.MaxAge > 0) {
 		gap, err := l.gap(ctx, user, after)
 		if err != nil {
-			return eventlog.Page{}, err
+			return eventlog.Page{}, false, err
 		}
 		p.Gap = gap
 	}
-	return p, nil
+	return p, false, nil
 }
 
 // limits are the retention limits as of now.

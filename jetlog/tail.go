@@ -18,7 +18,15 @@ type tail struct {
 	floor  eventlog.ID // newest event not (or no longer) held
 	last   eventlog.ID // newest event seen
 	size   int
+	// holes are sequences above floor the follower never saw: retention
+	// deleted them before they were delivered (a subject that took more
+	// than its cap while the follower lagged). A read across one cannot
+	// tell from memory what was lost, so it goes to the stream.
+	holes []hole
 }
+
+// hole is a run of sequences [from, to] the follower skipped.
+type hole struct{ from, to uint64 }
 
 func newTail(size int, last eventlog.ID) *tail {
 	t := &tail{size: size, floor: last, last: last}
@@ -30,8 +38,12 @@ func newTail(size int, last eventlog.ID) *tail {
 func (t *tail) add(e eventlog.Event) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if seqOf(e.ID) <= seqOf(t.last) {
+	seq, last := seqOf(e.ID), seqOf(t.last)
+	if seq <= last {
 		return false
+	}
+	if seq > last+1 && last > 0 {
+		t.holes = append(t.holes, hole{last + 1, seq - 1})
 	}
 	t.events = append(t.events, e)
 	t.last = e.ID
@@ -39,6 +51,8 @@ func (t *tail) add(e eventlog.Event) bool {
 		over := len(t.events) - t.size
 		t.floor = t.events[over-1].ID
 		t.events = slices.Delete(t.events, 0, over)
+		f := seqOf(t.floor)
+		t.holes = slices.DeleteFunc(t.holes, func(h hole) bool { return h.to <= f })
 	}
 	t.cond.Broadcast()
 	return true
@@ -65,13 +79,19 @@ type limits struct {
 	cutoff    time.Time // events published before this are gone; zero = none
 }
 
-// read answers from memory when after >= seq(floor); ok is false
-// otherwise. Events above the floor are all here up to last.
-func (t *tail) read(user string, after uint64, limit int, lim limits) (p eventlog.Page, ok bool) {
+// read answers from memory when after >= seq(floor) and no hole lies
+// above after; ok is false otherwise, and holed says it was a hole (the
+// stream must then be read up to last, not only up to floor).
+func (t *tail) read(user string, after uint64, limit int, lim limits) (p eventlog.Page, ok, holed bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if after < seqOf(t.floor) {
-		return eventlog.Page{}, false
+		return eventlog.Page{}, false, false
+	}
+	for _, h := range t.holes {
+		if h.to > after {
+			return eventlog.Page{}, false, true
+		}
 	}
 	p.Last = t.last
 	i, _ := slices.BinarySearchFunc(t.events, after, func(e eventlog.Event, s uint64) int {
@@ -116,7 +136,18 @@ func (t *tail) read(user string, after uint64, limit int, lim limits) (p eventlo
 	if lost && after > 0 { // from the oldest retained is no gap
 		p.Gap = &eventlog.Gap{}
 	}
-	return p, true
+	return p, true, false
+}
+
+// upper returns the sequence up to which a read that the tail could not
+// answer must go to the stream: floor, or last across a hole.
+func (t *tail) upper(holed bool) uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if holed {
+		return seqOf(t.last)
+	}
+	return seqOf(t.floor)
 }
 
 func cmpU(a, b uint64) int {

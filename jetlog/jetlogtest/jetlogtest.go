@@ -7,6 +7,7 @@ package jetlogtest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -167,6 +168,9 @@ func Open(tb testing.TB, urls string, opts jetlog.Options) *jetlog.Log {
 	tb.Helper()
 	if opts.Stream == "" {
 		opts.Stream = fmt.Sprintf("T%d", streamN.Add(1))
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	nc := Connect(tb, urls)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
