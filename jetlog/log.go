@@ -170,9 +170,15 @@ func (l *Log) follow(ctx context.Context, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("jetlog: follow stream %s: %w", l.opts.Stream, err)
 	}
-	cc, err := c.Consume(l.onMsg, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		l.log.Debug("jetstream follower", "err", err)
-	}))
+	cc, err := c.Consume(l.onMsg,
+		// Short pulls with frequent heartbeats: a follower whose server
+		// died notices within seconds and starts over on another, so
+		// local subscribers are not left waiting.
+		jetstream.PullExpiry(4*time.Second),
+		jetstream.PullHeartbeat(time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			l.log.Debug("jetstream follower", "err", err)
+		}))
 	if err != nil {
 		return fmt.Errorf("jetlog: follow stream %s: %w", l.opts.Stream, err)
 	}
