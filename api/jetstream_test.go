@@ -90,3 +90,17 @@ func TestPublishOnJetStream(t *testing.T) {
 	}
 	_ = eventlog.ZeroID
 }
+
+// /metrics reports the JetStream store's figures.
+func TestMetricsOnJetStream(t *testing.T) {
+	j, _, _ := newJetAPI(t)
+	for _, path := range []string{"/v1/users/a/events", "/v1/users/b/events", "/v1/broadcast"} {
+		got := j.publish(t, path, `{"data":1}`)
+		require.Equal(t, http.StatusCreated, got.Status, "%s", got.Body)
+	}
+	got := j.do(t, http.MethodGet, "/metrics", nil)
+	require.Equal(t, http.StatusOK, got.Status)
+	for _, line := range []string{"sselog_events 3", "sselog_broadcast_events 1", "sselog_users 2"} {
+		assert.Contains(t, string(got.Body), line+"\n")
+	}
+}

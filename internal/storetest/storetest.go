@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdempotentAppend", testIdempotentAppend},
 		{"IdempotentBatch", testIdempotentBatch},
 		{"GapAfterCountCap", testGapAfterCountCap},
+		{"GapEventsOnTheWire", testGapEvents},
 		{"ChangedNeverMissesACommit", testChangedNeverMisses},
 		{"ResumeUnderLoad", testResumeUnderLoad},
 	} {
