@@ -64,12 +64,6 @@ func (t *tail) lastID() eventlog.ID {
 	return t.last
 }
 
-func (t *tail) floorID() eventlog.ID {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.floor
-}
-
 // limits are the stream's retention limits, applied to what the tail
 // holds: the stream deletes a subject's oldest events past maxEvents and
 // events older than maxAge, and the tail (which never sees deletions)
