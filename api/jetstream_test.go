@@ -104,3 +104,42 @@ func TestMetricsOnJetStream(t *testing.T) {
 		assert.Contains(t, string(got.Body), line+"\n")
 	}
 }
+
+// When the JetStream quorum is lost, publishes are 503 and /healthz is
+// 503; an open stream stays open, and once the quorum is back it carries
+// on with the next events, without reconnecting.
+func TestStreamSurvivesQuorumLoss(t *testing.T) {
+	c := jetlogtest.RunCluster(t, 3)
+	lg := jetlogtest.Open(t, c.Servers[0].ClientURL(), jetlog.Options{Stream: "Q", Replicas: 3, Timeout: 2 * time.Second})
+	srv, err := New(lg, Config{Stream: stream.Options{Heartbeat: time.Hour}, PublisherKey: testKey, SubscriberSecret: testSecret})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.CloseStreams(); ts.Close() })
+	j := &testAPI{URL: ts.URL, Srv: srv, TS: ts}
+
+	s := testkit.Subscribe(t, j.URL+"/v1/users/u/stream?token="+token(t, "u"), nil)
+	require.Equal(t, "connected", s.Next(30*time.Second).Event)
+	got := j.publish(t, "/v1/users/u/events", `{"data":1}`)
+	require.Equal(t, http.StatusCreated, got.Status, "%s", got.Body)
+	assert.JSONEq(t, `1`, s.NextData(30*time.Second).Data)
+
+	c.Stop(1)
+	c.Stop(2)
+	got = j.publish(t, "/v1/users/u/events", `{"data":2}`, "Idempotency-Key: two")
+	require.Equal(t, http.StatusServiceUnavailable, got.Status, "%s", got.Body)
+	testkit.WaitFor(t, time.Minute, "/healthz to answer 503", func() bool {
+		return j.do(t, http.MethodGet, "/healthz", nil).Status == http.StatusServiceUnavailable
+	})
+
+	c.Restart(1)
+	testkit.WaitFor(t, time.Minute, "publishing to work again", func() bool {
+		return j.publish(t, "/v1/users/u/events", `{"data":2}`, "Idempotency-Key: two").Status == http.StatusCreated
+	})
+	got = j.publish(t, "/v1/users/u/events", `{"data":3}`)
+	require.Equal(t, http.StatusCreated, got.Status, "%s", got.Body)
+	assert.JSONEq(t, `2`, s.NextData(time.Minute).Data, "the same stream goes on")
+	assert.JSONEq(t, `3`, s.NextData(time.Minute).Data)
+	testkit.WaitFor(t, time.Minute, "/healthz to answer 200", func() bool {
+		return j.do(t, http.MethodGet, "/healthz", nil).Status == http.StatusOK
+	})
+}
