@@ -34,7 +34,7 @@ func Example() {
 	}
 	defer l.Close()
 	first, _ := l.Append(ctx, eventlog.Input{User: "alice@example.com", Name: "note", Data: []byte(`{"n":1}`)})
-	_, _ = l.Append(ctx, eventlog.Input{Data: []byte(`"for everyone"`)})          // a broadcast
+	_, _ = l.Append(ctx, eventlog.Input{Data: []byte(`"for everyone"`)})             // a broadcast
 	_, _ = l.Append(ctx, eventlog.Input{User: "bob", Data: []byte(`"not alice's"`)}) // another user
 	p, _ := l.ReadAfter("alice@example.com", first, 10)
 	for _, e := range p.Events {
