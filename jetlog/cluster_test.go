@@ -200,6 +200,9 @@ func TestClusterQuorumLoss(t *testing.T) {
 		t.Fatal("a reader waiting through the outage was not woken")
 	}
 	require.NoError(t, a.Healthy(ctx))
+	// The node's follower catches up after the outage (reads wait for it
+	// only briefly).
+	testkit.WaitFor(t, clusterWait, "the follower to see the last append", func() bool { return a.Last().Compare(id) >= 0 })
 	got, _ := storetest.ReadAll(t, a, "u", eventlog.ZeroID, 10)
 	ids := storetest.IDs(got)
 	require.Equal(t, first, ids[0])

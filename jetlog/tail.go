@@ -42,7 +42,7 @@ func (t *tail) add(e eventlog.Event) bool {
 	if seq <= last {
 		return false
 	}
-	if seq > last+1 && last > 0 {
+	if seq > last+1 { // the follower starts right after the last sequence at open
 		t.holes = append(t.holes, hole{last + 1, seq - 1})
 	}
 	t.events = append(t.events, e)

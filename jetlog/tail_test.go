@@ -15,6 +15,9 @@ import (
 // passes the hole, memory answers again.
 func TestTailHoles(t *testing.T) {
 	tl := newTail(2, eventlog.ZeroID)
+	first := newTail(2, eventlog.ZeroID)
+	require.True(t, first.add(eventlog.Event{ID: makeID(3, time.Unix(1, 0))}))
+	assert.Equal(t, []hole{{1, 2}}, first.holes, "a follower on an empty stream whose first delivery is 3 never saw 1 and 2")
 	ev := func(seq uint64, user string) eventlog.Event {
 		return eventlog.Event{ID: makeID(seq, time.Unix(1, 0)), User: user}
 	}
