@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -128,11 +129,12 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (store
 	opts := []nats.Option{nats.Name("sselog"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
 	url := n.URLs
 	if n.embedded() {
+		token := rand.Text() // the loopback client port takes only this process
 		var err error
-		if ns, err = startEmbedded(n, cfg.Data, logger); err != nil {
+		if ns, err = startEmbedded(n, cfg.Data, token, logger); err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.InProcessServer(ns))
+		opts = append(opts, nats.InProcessServer(ns), nats.Token(token))
 		url = ""
 	}
 	if n.Creds != "" {
@@ -190,9 +192,10 @@ func openJetlog(ctx context.Context, nc *nats.Conn, o jetlog.Options, timeout ti
 }
 
 // startEmbedded runs a nats-server with JetStream in this process: a
-// loopback client port only (sselog connects in-process), cluster routes on
+// loopback client port only, closed to all but token (sselog connects
+// in-process), cluster routes on
 // --cluster-listen to --cluster-peers, its store beside --data.
-func startEmbedded(n natsConfig, data string, logger *slog.Logger) (*server.Server, error) {
+func startEmbedded(n natsConfig, data, token string, logger *slog.Logger) (*server.Server, error) {
 	host, port, _ := net.SplitHostPort(n.ClusterListen)
 	p, err := net.LookupPort("tcp", port)
 	if err != nil {
