@@ -98,7 +98,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	}
 	l := &Log{nc: nc, js: js, subj: subjects{opts.Stream}, opts: opts, log: opts.Logger,
 		notify: newNotifier(), done: make(chan struct{})}
-	if err := l.ensureStream(ctx); err != nil {
+	action, err := l.ensureStream(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if l.replies, err = newReplies(nc); err != nil {
@@ -122,7 +123,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 		l.replies.close()
 		return nil, err
 	}
-	l.log.Info("jetstream log open", "stream", opts.Stream, "replicas", info.Config.Replicas,
+	l.log.Info("jetstream log open", "stream", opts.Stream, "action", action, "replicas", info.Config.Replicas,
 		"events", info.State.Msgs, "first_seq", info.State.FirstSeq, "last_seq", info.State.LastSeq,
 		"subjects", info.State.NumSubjects, "max_age", info.Config.MaxAge,
 		"max_per_subject", info.Config.MaxMsgsPerSubject, "duplicate_window", info.Config.Duplicates)
@@ -150,14 +151,21 @@ func (l *Log) streamConfig() jetstream.StreamConfig {
 	}
 }
 
-func (l *Log) ensureStream(ctx context.Context) error {
+// ensureStream creates the stream, or updates an existing one to this
+// node's configuration (every node should run with the same limits: the
+// last one to start sets them). It says which it did.
+func (l *Log) ensureStream(ctx context.Context) (string, error) {
 	cfg := l.streamConfig()
+	action := "updated"
+	if _, err := l.js.Stream(ctx, cfg.Name); errors.Is(err, jetstream.ErrStreamNotFound) {
+		action = "created"
+	}
 	st, err := l.js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("jetlog: create or update stream %s: %w", cfg.Name, err)
+		return "", fmt.Errorf("jetlog: create or update stream %s: %w", cfg.Name, err)
 	}
 	l.st = st
-	return nil
+	return action, nil
 }
 
 // follow starts this node's one consumer: every event from seq on, in

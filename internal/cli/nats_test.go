@@ -147,6 +147,8 @@ func TestServeOnNATS(t *testing.T) {
 	a := startNode(t, "--nats", ns.ClientURL(), "--max-events", "100", "--retention", "1h")
 	b := startNode(t, "--nats", ns.ClientURL())
 	assert.Contains(t, a.stderr.String(), "jetstream log open")
+	assert.Contains(t, a.stderr.String(), "action=created")
+	assert.Contains(t, b.stderr.String(), "action=updated")
 	assert.Contains(t, a.stderr.String(), "store=jetstream")
 	status, h := a.get(t, "/healthz")
 	assert.Equal(t, http.StatusOK, status)
