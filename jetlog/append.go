@@ -52,6 +52,7 @@ func (l *Log) Append(ctx context.Context, in eventlog.Input) (eventlog.ID, error
 		if err != nil {
 			return eventlog.ID{}, fmt.Errorf("append %q: idempotent repeat of %d: %w", in.User, ack.Sequence, err)
 		}
+		l.sawSeq(ack.Sequence) // this node reads what it answered
 		return e.ID, nil
 	}
 	l.sawSeq(ack.Sequence)
@@ -218,5 +219,6 @@ func (l *Log) repeatedBatch(ctx context.Context, events []eventlog.Input) ([]eve
 		}
 		ids[i] = m.event.ID
 	}
+	l.sawSeq(seq + uint64(len(events)) - 1) // this node reads what it answered
 	return ids, nil
 }
