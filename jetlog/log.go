@@ -35,6 +35,10 @@ type Options struct {
 	// Timeout bounds one JetStream request (a publish included) when the
 	// caller's context has no deadline; 0 means 10 s.
 	Timeout time.Duration
+	// FollowerCheck is how often the node's follower is checked against
+	// the stream; one that stays behind without moving for three checks
+	// is started over. 0 means 2 s.
+	FollowerCheck time.Duration
 	// Now is the clock for event times; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the stream's state at open and follower errors;
@@ -59,6 +63,7 @@ type Log struct {
 	cc      jetstream.ConsumeContext
 	replies *replies
 	done    chan struct{}
+	wg      sync.WaitGroup // the follower's watchdog
 	// acked is the largest sequence this node has acknowledged or been
 	// shown by a reader; reads wait (bounded) for the follower to reach
 	// it, so a node reads its own writes.
@@ -85,6 +90,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
+	}
+	if opts.FollowerCheck <= 0 {
+		opts.FollowerCheck = 2 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -123,6 +131,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 		l.replies.close()
 		return nil, err
 	}
+	l.wg.Go(l.watch)
 	l.log.Info("jetstream log open", "stream", opts.Stream, "action", action, "replicas", info.Config.Replicas,
 		"events", info.State.Msgs, "first_seq", info.State.FirstSeq, "last_seq", info.State.LastSeq,
 		"subjects", info.State.NumSubjects, "max_age", info.Config.MaxAge,
@@ -190,6 +199,12 @@ func (l *Log) follow(ctx context.Context, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("jetlog: follow stream %s: %w", l.opts.Stream, err)
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		cc.Stop()
+		return eventlog.ErrClosed
+	}
 	l.cc = cc
 	return nil
 }
@@ -206,6 +221,72 @@ func (l *Log) onMsg(m jetstream.Msg) {
 	if l.tail.add(e) {
 		l.notify.wake(e.User)
 	}
+}
+
+// watch starts the follower over when it stays behind the stream without
+// moving: the client library recreates its consumer by itself after a
+// server is lost, with backoff, but a consumer that could not be
+// recreated in time must not leave this node's subscribers waiting.
+func (l *Log) watch() {
+	every := l.opts.FollowerCheck
+	stuckAfter := 3 * every
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var prev uint64
+	var stuckSince time.Time
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := l.bounded(every)
+		if info, err := l.st.Info(ctx); err == nil {
+			l.sawSeq(info.State.LastSeq)
+		}
+		cancel()
+		seen := seqOf(l.tail.lastID())
+		switch {
+		case l.acked.Load() <= seen || seen != prev:
+			stuckSince = time.Time{}
+		case stuckSince.IsZero():
+			stuckSince = time.Now()
+		case time.Since(stuckSince) >= stuckAfter:
+			l.restartFollower(seen + 1)
+			stuckSince = time.Time{}
+		}
+		prev = seen
+	}
+}
+
+// restartFollower replaces the follower with a new one from seq on.
+func (l *Log) restartFollower(seq uint64) {
+	l.mu.Lock()
+	old := l.cc
+	l.mu.Unlock()
+	if old != nil {
+		old.Stop()
+	}
+	ctx, cancel := l.bounded(l.opts.Timeout)
+	defer cancel()
+	if err := l.follow(ctx, seq); err != nil && !errors.Is(err, eventlog.ErrClosed) {
+		l.log.Warn("jetstream follower restart failed; will retry", "stream", l.opts.Stream, "from", seq, "err", err)
+		return
+	}
+	l.log.Info("jetstream follower restarted", "stream", l.opts.Stream, "from", seq)
+}
+
+// bounded is a context that ends after d or when the log closes.
+func (l *Log) bounded(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	go func() {
+		select {
+		case <-l.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // sawSeq records that the stream holds seq.
@@ -227,11 +308,13 @@ func (l *Log) Close() error {
 		return eventlog.ErrClosed
 	}
 	l.closed = true
+	cc := l.cc
 	l.mu.Unlock()
-	if l.cc != nil {
-		l.cc.Stop()
+	if cc != nil {
+		cc.Stop()
 	}
 	close(l.done)
+	l.wg.Wait()
 	l.replies.close()
 	l.notify.close()
 	return nil
