@@ -241,7 +241,9 @@ func (l *Log) watch() {
 		case <-t.C:
 		}
 		ctx, cancel := l.bounded(every)
-		if info, err := l.st.Info(ctx); err == nil {
+		// An empty stream (retention took everything) keeps its last
+		// sequence but has no message there to wait for.
+		if info, err := l.st.Info(ctx); err == nil && info.State.Msgs > 0 {
 			l.sawSeq(info.State.LastSeq)
 		}
 		cancel()

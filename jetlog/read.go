@@ -67,7 +67,7 @@ func (l *Log) catchUp(seq uint64) bool {
 	ctx, cancel := l.ctx(context.Background())
 	defer cancel()
 	info, err := l.st.Info(ctx)
-	if err != nil || info.State.LastSeq < seq {
+	if err != nil || info.State.LastSeq < seq || info.State.Msgs == 0 {
 		return false
 	}
 	l.sawSeq(info.State.LastSeq)
