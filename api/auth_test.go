@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,8 +21,13 @@ import (
 // handMade builds an HMAC-SHA256-signed token with the given header alg,
 // so the tests can tell "refused for its alg" from "built wrong".
 func handMade(alg, payload, secret string) string {
+	return handMadeHeader(`{"alg":"`+alg+`","typ":"JWT"}`, payload, secret)
+}
+
+// handMadeHeader is handMade with the whole header given.
+func handMadeHeader(header, payload, secret string) string {
 	b64 := base64.RawURLEncoding.EncodeToString
-	input := b64([]byte(`{"alg":"`+alg+`","typ":"JWT"}`)) + "." + b64([]byte(payload))
+	input := b64([]byte(header)) + "." + b64([]byte(payload))
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(input))
 	return input + "." + b64(mac.Sum(nil))
@@ -51,10 +57,10 @@ func TestParseToken(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			user, err := parseToken([]byte(testSecret), c.tok, now)
+			user, _, err := parseToken(tokenRules{secret: []byte(testSecret)}, c.tok, now)
 			if c.user == "" {
 				require.Error(t, err)
-				assert.Equal(t, http.StatusForbidden, statusOf(err))
+				assert.Equal(t, http.StatusUnauthorized, statusOf(err))
 				return
 			}
 			require.NoError(t, err)
@@ -62,6 +68,8 @@ func TestParseToken(t *testing.T) {
 		})
 	}
 }
+
+func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
 
 func must(s string, err error) string {
 	if err != nil {
@@ -105,7 +113,7 @@ func TestTokenSources(t *testing.T) {
 		{"header beats stale cookie", "", []string{"Authorization: Bearer " + good, "Cookie: " + TokenCookie + "=" + bobs}, 200},
 		{"query beats stale cookie", "?token=" + good, []string{"Cookie: " + TokenCookie + "=" + bobs}, 200},
 		{"other user in header", "?token=" + good, []string{"Authorization: Bearer " + bobs}, 403},
-		{"publisher key is not a token", "", []string{"Authorization: Bearer " + testKey}, 403},
+		{"publisher key is not a token", "", []string{"Authorization: Bearer " + testKey}, 401},
 		{"basic auth is not a token", "", []string{"Authorization: Basic YWxpY2U6eA=="}, 401},
 	}
 	for _, c := range cases {
@@ -148,4 +156,53 @@ func TestOneKeyRefused(t *testing.T) {
 	require.ErrorContains(t, err, "come together")
 	_, err = New(lg, Config{SubscriberSecret: "s"})
 	require.ErrorContains(t, err, "come together")
+}
+
+// TestAuthStatusesRFC6750: a token that is sent but not accepted (expired,
+// forged, malformed, alg none) and a wrong publisher key are 401 with
+// WWW-Authenticate: Bearer error="invalid_token", so a client knows to get
+// a fresh credential; a valid token for another user is 403; no
+// credential at all is 401 without an error code.
+func TestAuthStatusesRFC6750(t *testing.T) {
+	a := newTestAPI(t, withKeys)
+	forged := forgedTokens(t)
+	cases := []struct {
+		name   string
+		method string
+		path   string
+		header []string
+		status int
+		auth   string // WWW-Authenticate must contain this ("" = no header)
+	}{
+		{"expired token", "GET", "/v1/users/alice/events", []string{"Authorization: Bearer " + forged["expired"]}, 401, `error="invalid_token"`},
+		{"forged token", "GET", "/v1/users/alice/stream?token=" + forged["wrong secret"], nil, 401, `error="invalid_token"`},
+		{"malformed token", "GET", "/v1/users/alice/events", []string{"Cookie: " + TokenCookie + "=not.a.token"}, 401, `error="invalid_token"`},
+		{"alg none", "GET", "/v1/users/alice/stream?token=" + forged["alg none"], nil, 401, `error="invalid_token"`},
+		{"oversized token", "GET", "/v1/users/alice/events", []string{"Authorization: Bearer " + forged["oversized"]}, 401, `error="invalid_token"`},
+		{"no token", "GET", "/v1/users/alice/events", nil, 401, `Bearer realm="sselog"`},
+		{"another user's valid token", "GET", "/v1/users/alice/stream?token=" + token(t, "bob"), nil, 403, ""},
+		{"another user's valid token, history", "GET", "/v1/users/alice/events", []string{"Authorization: Bearer " + token(t, "bob")}, 403, ""},
+		{"missing publisher key", "POST", "/v1/broadcast", nil, 401, `Bearer realm="sselog"`},
+		{"wrong publisher key", "POST", "/v1/broadcast", []string{"Authorization: Bearer nope"}, 401, `error="invalid_token"`},
+		{"wrong key on backup", "GET", "/v1/admin/backup", []string{"Authorization: Bearer " + testKey + "x"}, 401, `error="invalid_token"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var body io.Reader
+			if c.method == http.MethodPost {
+				body = strings.NewReader(`{"data":1}`)
+			}
+			ans := a.do(t, c.method, c.path, body, c.header...)
+			require.Equal(t, c.status, ans.Status, "body %s", ans.Body)
+			ans.ErrorMsg(t)
+			if c.auth == "" {
+				assert.Empty(t, ans.Header.Get("WWW-Authenticate"))
+				return
+			}
+			assert.Contains(t, ans.Header.Get("WWW-Authenticate"), c.auth)
+			if !strings.Contains(c.auth, "error=") {
+				assert.NotContains(t, ans.Header.Get("WWW-Authenticate"), "error=", "no credential sent, no error code (RFC 6750 3.1)")
+			}
+		})
+	}
 }

@@ -11,7 +11,7 @@ import (
 const (
 	corsMethods = "GET, POST, OPTIONS"
 	corsHeaders = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID"
-	corsExpose  = "Content-Length, Content-Disposition"
+	corsExpose  = "Content-Length, Content-Disposition, Retry-After"
 	corsMaxAge  = "600"
 )
 

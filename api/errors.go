@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -17,10 +18,12 @@ import (
 var (
 	errBadRequest       = errors.New("bad request")
 	errUnauthenticated  = errors.New("missing credentials")
+	errInvalidToken     = errors.New("invalid credentials")
 	errForbidden        = errors.New("forbidden")
 	errNotFound         = errors.New("not found")
 	errMethodNotAllowed = errors.New("method not allowed")
 	errTooLarge         = errors.New("request body too large")
+	errTooMany          = errors.New("too many streams")
 	errUnavailable      = errors.New("store unavailable")
 	errNotImplemented   = errors.New("not implemented by this store")
 )
@@ -31,7 +34,9 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, eventlog.ErrInvalidEvent), errors.Is(err, eventlog.ErrInvalidID):
 		return http.StatusBadRequest
-	case errors.Is(err, errUnauthenticated):
+	case errors.Is(err, eventlog.ErrIdempotencyKeyReused):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, errUnauthenticated), errors.Is(err, errInvalidToken):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
@@ -41,6 +46,8 @@ func statusOf(err error) int {
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, errTooLarge), errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errTooMany):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errUnavailable), errors.Is(err, eventlog.ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errNotImplemented):
@@ -72,8 +79,19 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.As(err, &tooBig) {
 			msg = errTooLarge.Error()
 		}
+	case errors.Is(err, errInvalidToken):
+		// RFC 6750 3.1: a credential was sent and refused.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog", error="invalid_token"`)
 	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sselog"`)
+	case status == http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", streamRetryAfter)
+	}
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// A body may still be on its way: answer now and close, rather
+		// than wait to discard it (HTTP/2 ends just the stream itself).
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 	s.metrics.rejected.WithLabelValues(strconv.Itoa(status)).Inc()
 	writeJSON(w, status, errorBody{Error: msg})

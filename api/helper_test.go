@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -56,6 +57,11 @@ func newTestAPILog(t testing.TB, logOpts eventlog.Options, opts ...func(*Config)
 	t.Cleanup(func() {
 		srv.CloseStreams()
 		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.WaitStreams(ctx); err != nil {
+			t.Errorf("streams still open: %v", err)
+		}
 	})
 	return &testAPI{URL: ts.URL, Log: lg, Srv: srv, TS: ts}
 }

@@ -32,23 +32,32 @@ func newJetAPI(t *testing.T) (*testAPI, *jetlog.Log, func()) {
 	return &testAPI{URL: ts.URL, Srv: srv, TS: ts}, lg, ns.Shutdown
 }
 
-// /healthz names the store; on JetStream it answers 503 once the stream
+// /healthz names the store under ?details=1 (plain /healthz says only
+// its status); on JetStream it answers 503 "unavailable" once the stream
 // cannot be reached, so a balancer takes the node out.
 func TestHealthNamesTheStore(t *testing.T) {
+	const details = "/healthz?details=1"
+	key := "Authorization: Bearer " + testKey
 	a := newTestAPI(t)
-	got := a.do(t, http.MethodGet, "/healthz", nil)
+	got := a.do(t, http.MethodGet, details, nil, key)
 	require.Equal(t, http.StatusOK, got.Status)
 	assert.Equal(t, "bbolt", got.JSON(t)["store"])
 
 	j, _, stop := newJetAPI(t)
 	got = j.do(t, http.MethodGet, "/healthz", nil)
 	require.Equal(t, http.StatusOK, got.Status, "%s", got.Body)
+	assert.NotContains(t, got.JSON(t), "store", "the store is a detail")
+	got = j.do(t, http.MethodGet, details, nil, key)
+	require.Equal(t, http.StatusOK, got.Status, "%s", got.Body)
 	assert.Equal(t, "jetstream", got.JSON(t)["store"])
 	stop()
 	got = j.do(t, http.MethodGet, "/healthz", nil)
 	require.Equal(t, http.StatusServiceUnavailable, got.Status, "%s", got.Body)
-	assert.Equal(t, "jetstream", got.JSON(t)["store"])
 	assert.Equal(t, "unavailable", got.JSON(t)["status"])
+	got = j.do(t, http.MethodGet, details, nil, key)
+	require.Equal(t, http.StatusServiceUnavailable, got.Status, "%s", got.Body)
+	assert.Equal(t, "jetstream", got.JSON(t)["store"])
+	assert.Equal(t, "store unreachable", got.JSON(t)["error"])
 }
 
 // The backup route cannot copy a JetStream stream: it says how to back
@@ -91,18 +100,24 @@ func TestPublishOnJetStream(t *testing.T) {
 	_ = eventlog.ZeroID
 }
 
-// /metrics reports the JetStream store's figures.
+// /metrics reports the JetStream store's figures (Counts, refreshed by
+// the follower's check every 2 s: a scrape asks JetStream nothing).
 func TestMetricsOnJetStream(t *testing.T) {
 	j, _, _ := newJetAPI(t)
 	for _, path := range []string{"/v1/users/a/events", "/v1/users/b/events", "/v1/broadcast"} {
 		got := j.publish(t, path, `{"data":1}`)
 		require.Equal(t, http.StatusCreated, got.Status, "%s", got.Body)
 	}
-	got := j.do(t, http.MethodGet, "/metrics", nil)
-	require.Equal(t, http.StatusOK, got.Status)
-	for _, line := range []string{"sselog_events 3", "sselog_broadcast_events 1", "sselog_users 2"} {
-		assert.Contains(t, string(got.Body), line+"\n")
-	}
+	testkit.WaitFor(t, 30*time.Second, "/metrics to report the stream's figures", func() bool {
+		got := j.do(t, http.MethodGet, "/metrics", nil)
+		require.Equal(t, http.StatusOK, got.Status)
+		for _, line := range []string{"sselog_events 3", "sselog_broadcast_events 1", "sselog_users 2"} {
+			if !strings.Contains(string(got.Body), line+"\n") {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // When the JetStream quorum is lost, publishes are 503 and /healthz is

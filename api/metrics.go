@@ -71,7 +71,8 @@ func (m *metrics) handler(logger *slog.Logger) http.Handler {
 	})
 }
 
-// logCollector reports the log's figures from one Stats call per scrape.
+// logCollector reports the log's figures from its counters: a scrape
+// opens no transaction and walks no bucket.
 type logCollector struct{ log Store }
 
 var (
@@ -85,23 +86,30 @@ var (
 		"Broadcast events held.", nil, nil)
 	descUsers = prometheus.NewDesc("sselog_users",
 		"Users holding at least one event.", nil, nil)
+	descBackgroundErrors = prometheus.NewDesc("sselog_background_errors_total",
+		"Failures of the log's background work since start, by task: move (journal to user buckets), retention, key-expiry. Each task keeps its own schedule after a failure.", []string{"task"}, nil)
+	descDamaged = prometheus.NewDesc("sselog_damaged_records_total",
+		"Stored records found damaged since start (logged and never served; run sselog check on a copy of the file).", nil, nil)
+	descKeysExpired = prometheus.NewDesc("sselog_idempotency_keys_expired_total",
+		"Idempotency keys forgotten after their window since start.", nil, nil)
 )
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDeleted, descFileBytes, descEvents, descBroadcasts, descUsers} {
+	for _, d := range []*prometheus.Desc{descDeleted, descFileBytes, descEvents, descBroadcasts, descUsers, descBackgroundErrors, descDamaged, descKeysExpired} {
 		ch <- d
 	}
 }
 
 func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
-	st, err := c.log.Stats()
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(descEvents, err)
-		return
-	}
+	st := c.log.Counts()
 	ch <- prometheus.MustNewConstMetric(descDeleted, prometheus.CounterValue, float64(st.Deleted))
 	ch <- prometheus.MustNewConstMetric(descFileBytes, prometheus.GaugeValue, float64(st.FileBytes))
 	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.GaugeValue, float64(st.Events))
 	ch <- prometheus.MustNewConstMetric(descBroadcasts, prometheus.GaugeValue, float64(st.Broadcasts))
 	ch <- prometheus.MustNewConstMetric(descUsers, prometheus.GaugeValue, float64(st.Users))
+	ch <- prometheus.MustNewConstMetric(descBackgroundErrors, prometheus.CounterValue, float64(st.MoveErrors), "move")
+	ch <- prometheus.MustNewConstMetric(descBackgroundErrors, prometheus.CounterValue, float64(st.RetentionErrors), "retention")
+	ch <- prometheus.MustNewConstMetric(descBackgroundErrors, prometheus.CounterValue, float64(st.KeyExpiryErrors), "key-expiry")
+	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.CounterValue, float64(st.DamagedRecords))
+	ch <- prometheus.MustNewConstMetric(descKeysExpired, prometheus.CounterValue, float64(st.KeysExpired))
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -79,8 +78,9 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request, user, route 
 
 // handleBatch stores a JSON array of {"user","event","data"} in one
 // transaction, all or nothing → 201 {"ids":[...]} in input order. An
-// Idempotency-Key on the request becomes key#index on each event, so a
-// retried batch returns the same ids and stores nothing new.
+// Idempotency-Key covers the batch as a whole, in a key space of its own:
+// a retried batch returns the same ids and stores nothing new; the key
+// with another batch is 422.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	key, body, err := s.publishRequest(w, r, s.cfg.MaxBatchBody)
 	if err != nil {
@@ -92,13 +92,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httproute
 		s.fail(w, r, err)
 		return
 	}
-	if key != "" {
-		for i := range events {
-			events[i].IdempotencyKey = key + "#" + strconv.Itoa(i)
-		}
-	}
 	start := time.Now()
-	ids, err := s.log.AppendBatch(r.Context(), events)
+	ids, err := s.log.AppendKeyedBatch(r.Context(), key, events)
 	if err != nil {
 		s.fail(w, r, storeError(err))
 		return
@@ -116,25 +111,21 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httproute
 	writeJSON(w, http.StatusCreated, out)
 }
 
-// bodyReadTimeout bounds how long a request body may take to arrive.
-const bodyReadTimeout = 30 * time.Second
-
 // readBody reads at most limit bytes; a larger body is a 413. The limit
 // applies to what arrives, whatever Content-Length claims.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", errTooLarge, r.ContentLength, limit)
 	}
-	// The server has no ReadTimeout (it would apply to streams too), so a
-	// body that trickles in is bounded here.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	// A body that trickles in is bounded by the request's read deadline
+	// (Server.guard).
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, limit)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, fmt.Errorf("%w: body not received within %s", errBadRequest, bodyReadTimeout)
+		return nil, fmt.Errorf("%w: body not received within the read timeout", errBadRequest)
 	case err != nil:
 		return nil, fmt.Errorf("%w: reading body: %v", errBadRequest, err)
 	case len(b) == 0:
@@ -149,7 +140,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // left is reported as such, so nothing is logged for it.
 func storeError(err error) error {
 	switch {
-	case errors.Is(err, eventlog.ErrInvalidEvent):
+	case errors.Is(err, eventlog.ErrInvalidEvent), errors.Is(err, eventlog.ErrIdempotencyKeyReused):
 		return err
 	case errors.Is(err, context.Canceled):
 		return err

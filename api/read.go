@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -32,15 +34,38 @@ func (s *Server) handleStreamAlias(w http.ResponseWriter, r *http.Request, _ htt
 }
 
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, user string) {
-	if err := checkUser(user); err != nil {
+	until, ok := s.reader(w, r, user)
+	if !ok {
+		return
+	}
+	var end time.Time
+	if !until.IsZero() {
+		// until is on the token clock (s.now); the stream's timer runs on
+		// the wall clock.
+		end = time.Now().Add(until.Sub(s.now()))
+	}
+	if err := s.limits.acquire(user); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.requireSubscriber(r, user); err != nil {
-		s.fail(w, r, err)
-		return
+	defer s.limits.release(user)
+	acceptedLong(w)
+	s.stream.ServeUntil(w, r, user, end)
+}
+
+// reader checks the user id and that the request may read user's events,
+// answering the request itself when not. until is when the token that
+// allowed it expires (zero in open mode).
+func (s *Server) reader(w http.ResponseWriter, r *http.Request, user string) (until time.Time, ok bool) {
+	err := checkUser(user)
+	if err == nil {
+		until, err = s.requireSubscriber(r, user)
 	}
-	s.stream.Serve(w, r, user)
+	if err != nil {
+		s.fail(w, r, err)
+		return time.Time{}, false
+	}
+	return until, true
 }
 
 // historyEvent is one event in a history page.
@@ -58,24 +83,25 @@ type historyGap struct {
 	OldestID string `json:"oldestId"`
 }
 
-type historyPage struct {
-	Events []historyEvent `json:"events"`
-	Next   string         `json:"next"`
-	Gap    *historyGap    `json:"gap,omitempty"`
+// historyEnd is what follows the events in a history page.
+type historyEnd struct {
+	Next string      `json:"next"`
+	Gap  *historyGap `json:"gap,omitempty"`
+	// More is set when the page stopped at its byte bound before its
+	// limit: pass next as after= for the rest.
+	More bool `json:"more,omitempty"`
 }
 
 // handleHistory answers GET /v1/users/:user/events?after=&limit= with a
 // page of events after `after`, oldest first. `next` is the last id of
 // the page, or `after` itself when the page is empty, so a poller always
-// has a cursor to pass back.
+// has a cursor to pass back. A page is bounded in count (limit) and in
+// bytes (the log's page bound), and is encoded as it is sent, each write
+// under the write timeout, so a client that stops reading holds little
+// and not for long.
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	user := ps.ByName("user")
-	if err := checkUser(user); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.requireSubscriber(r, user); err != nil {
-		s.fail(w, r, err)
+	if _, ok := s.reader(w, r, user); !ok {
 		return
 	}
 	after, limit, err := pageParams(r)
@@ -83,43 +109,84 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 		s.fail(w, r, err)
 		return
 	}
+	acceptedLong(w)
 	p, err := s.log.ReadAfter(user, after, limit)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))
 		return
 	}
-	out := historyPage{Events: make([]historyEvent, len(p.Events)), Next: after.String()}
-	for i, e := range p.Events {
-		name := e.Name
-		if name == "" {
-			name = "message"
-		}
-		out.Events[i] = historyEvent{ID: e.ID.String(), Event: name, Data: e.Data, Time: e.Time.UTC().Format(time.RFC3339Nano)}
-		out.Next = out.Events[i].ID
-	}
-	switch {
-	case p.Gap != nil:
-		out.Gap = &historyGap{Reason: "retention"}
-		if p.Gap.Oldest != eventlog.ZeroID {
-			out.Gap.OldestID = p.Gap.Oldest.String()
-		}
-	case after.Compare(p.Last) > 0:
-		// Never issued by this log (say, restored from an older backup):
-		// say so, as the stream does, and point next at the newest id so
-		// a poller follows what comes now instead of waiting for ids to
-		// pass a point from another history.
+	if p.Unknown {
+		// Never issued by this log (say, a cursor from after the backup
+		// this file was restored from, however many events came since):
+		// say so, as the stream does, and point next at the newest id,
+		// so a poller follows what comes now.
 		oldest, err := s.log.ReadAfter(user, eventlog.ZeroID, 1)
 		if err != nil {
 			s.fail(w, r, fmt.Errorf("history of %q: %w", user, err))
 			return
 		}
-		out.Gap = &historyGap{Reason: "unknown-last-event-id"}
+		end := historyEnd{Next: p.Last.String(), Gap: &historyGap{Reason: "unknown-last-event-id"}}
 		if len(oldest.Events) > 0 {
-			out.Gap.OldestID = oldest.Events[0].ID.String()
+			end.Gap.OldestID = oldest.Events[0].ID.String()
 		}
-		out.Next = p.Last.String()
+		if err := s.writeHistory(w, nil, end); err != nil && r.Context().Err() == nil {
+			s.logger.Info("history answer cut", "user", user, "err", err)
+		}
+		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	end := historyEnd{Next: after.String(), More: p.Truncated}
+	if n := len(p.Events); n > 0 {
+		end.Next = p.Events[n-1].ID.String()
+	}
+	if p.Gap != nil {
+		end.Gap = &historyGap{Reason: "retention"}
+		if p.Gap.Oldest != eventlog.ZeroID {
+			end.Gap.OldestID = p.Gap.Oldest.String()
+		}
+		if len(p.Events) == 0 {
+			// Nothing held after the hole yet: go on from its end, so
+			// the next poll does not report the same hole again.
+			end.Next = p.Gap.Through.String()
+		}
+	}
+	if err := s.writeHistory(w, p.Events, end); err != nil && r.Context().Err() == nil {
+		s.logger.Info("history answer cut", "user", user, "err", err)
+	}
+}
+
+// writeHistory writes {"events":[...],"next":...} one event at a time.
+func (s *Server) writeHistory(w http.ResponseWriter, events []eventlog.Event, end historyEnd) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(&deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: s.backupWriteTimeout()}, 32<<10)
+	_, _ = bw.WriteString(`{"events":[`)
+	for i, e := range events {
+		name := e.Name
+		if name == "" {
+			name = "message"
+		}
+		b, err := json.Marshal(historyEvent{ID: e.ID.String(), Event: name, Data: e.Data, Time: e.Time.UTC().Format(time.RFC3339Nano)})
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", e.ID, err)
+		}
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	tail, err := json.Marshal(end)
+	if err != nil {
+		return fmt.Errorf("encode page end: %w", err)
+	}
+	_, _ = bw.WriteString("],")
+	_, _ = bw.Write(tail[1:]) // without its opening brace
+	_ = bw.WriteByte('\n')
+	return bw.Flush()
 }
 
 // pageParams parses after= (a ULID; absent = from the oldest retained) and
@@ -127,7 +194,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 func pageParams(r *http.Request) (eventlog.ID, int, error) {
 	q := r.URL.Query()
 	after := eventlog.ZeroID
-	if v := q.Get("after"); v != "" {
+	if v := strings.TrimSpace(q.Get("after")); v != "" { // trimmed as Last-Event-ID is
 		id, err := eventlog.ParseID(v)
 		if err != nil {
 			return after, 0, fmt.Errorf("%w: after=%q is not an event id (a 26-character ULID)", errBadRequest, sse.Clip(v, 40))

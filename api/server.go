@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,9 @@ import (
 const (
 	DefaultMaxBody      = 64 << 10 // one publish
 	DefaultMaxBatchBody = 1 << 20  // one batch
+	// DefaultReadTimeout bounds how long a request, body included, may
+	// take to arrive.
+	DefaultReadTimeout = 10 * time.Second
 )
 
 // Config is what the server needs beyond the log.
@@ -29,22 +33,44 @@ type Config struct {
 	// an error.
 	PublisherKey     string
 	SubscriberSecret string
+	// TokenAudience and TokenIssuer, when set, make a subscriber token's
+	// aud and iss claims required and equal to them.
+	TokenAudience string
+	TokenIssuer   string
 	// MaxBody bounds a single publish body and each event's data in a
 	// batch; MaxBatchBody bounds a batch body. Zero means the default.
 	MaxBody      int64
 	MaxBatchBody int64
+	// ReadTimeout bounds how long a request may take to arrive, body
+	// included, counted from when its handler starts (http.Server's
+	// ReadTimeout, which the CLI sets too, counts from the first byte).
+	// Streams, history and backup clear it once the request is accepted.
+	// Zero means DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// MaxStreamsPerUser bounds the streams one user may hold open (0 means
+	// DefaultMaxStreamsPerUser, negative no cap); MaxStreams bounds them
+	// in all (0 or negative: no cap; the CLI derives it from the file
+	// limit). Past either, a stream request is answered 429.
+	MaxStreamsPerUser int
+	MaxStreams        int
 	// CORSOrigins lists the origins (scheme://host[:port]) allowed to call
 	// the API from a browser with credentials. "*" is refused.
 	CORSOrigins []string
 	// Stream tunes the SSE handler (retry, heartbeat, write timeout).
 	Stream stream.Options
-	// Version is reported by /healthz.
+	// MetricsElsewhere leaves /metrics off Handler's routes: the caller
+	// serves MetricsHandler on its own (say loopback) listener.
+	MetricsElsewhere bool
+	// Version is reported by /healthz?details=1.
 	Version string
 	// Logger receives one line per failed request; nil means
 	// slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for token expiry; nil means time.Now.
 	Now func() time.Time
+	// StallAfter is how long one commit may take before /healthz reports
+	// the store as stalled (503); 0 means 10 s.
+	StallAfter time.Duration
 }
 
 // Server serves sselog's HTTP API over one log.
@@ -56,6 +82,7 @@ type Server struct {
 	cfg     Config
 	origins map[string]bool
 	metrics *metrics
+	limits  *streamLimits
 }
 
 // New builds a server over lg. It owns a stream hub: call CloseStreams
@@ -69,6 +96,12 @@ func New(lg Store, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBatchBody <= 0 {
 		cfg.MaxBatchBody = DefaultMaxBatchBody
+	}
+	if cfg.MaxStreamsPerUser == 0 {
+		cfg.MaxStreamsPerUser = DefaultMaxStreamsPerUser
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -91,6 +124,7 @@ func New(lg Store, cfg Config) (*Server, error) {
 		logger:  cfg.Logger,
 		cfg:     cfg,
 		origins: origins,
+		limits:  newStreamLimits(cfg.MaxStreamsPerUser, cfg.MaxStreams),
 	}
 	s.metrics = newMetrics(lg, hub)
 	return s, nil
@@ -99,6 +133,12 @@ func New(lg Store, cfg Config) (*Server, error) {
 // CloseStreams ends every open stream and refuses new ones. Register it
 // with http.Server.RegisterOnShutdown.
 func (s *Server) CloseStreams() { s.hub.Close() }
+
+// WaitStreams waits, after CloseStreams, until every stream has ended or
+// ctx ends. HTTP/1.1 streams are served off net/http's connection
+// tracking (see stream.Handler.Serve), so http.Server.Shutdown does not
+// wait for them: call WaitStreams after it and before closing the log.
+func (s *Server) WaitStreams(ctx context.Context) error { return s.hub.Wait(ctx) }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
@@ -132,11 +172,46 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/v1/admin/backup", s.handleBackup)
 	r.GET("/healthz", s.handleHealth)
 	r.HEAD("/healthz", s.handleHealth) // load balancers probe with HEAD
-	r.Handler(http.MethodGet, "/metrics", s.metrics.handler(s.logger))
+	if !s.cfg.MetricsElsewhere {
+		r.Handler(http.MethodGet, "/metrics", s.MetricsHandler())
+	}
 	r.GET("/", s.handleIndex)
 	r.GET("/sselog.js", s.handleScript)
-	return s.cors(r)
+	return s.guard(s.cors(r))
 }
+
+// guard runs before every route. It gives the request its read deadline,
+// so a body declared and never sent cannot hold a connection (handlers
+// whose answers run long clear it once the request is accepted), and it
+// refuses a body on a method that takes none rather than wait to discard it.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ErrNotSupported (a test recorder) just means no deadline.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+		if err := s.checkOpenMode(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			if r.ContentLength != 0 {
+				s.fail(w, r, fmt.Errorf("%w: %s takes no body", errBadRequest, r.Method))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// acceptedLong clears the read deadline of a request whose answer runs
+// long (a stream, a history page, a backup): it has no body left to read,
+// and on HTTP/1 an expired read deadline would cancel its context.
+func acceptedLong(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+}
+
+// MetricsHandler serves the Prometheus figures.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler(s.logger) }
 
 // parseOrigins normalises the allowed-origins list.
 func parseOrigins(list []string) (map[string]bool, error) {

@@ -220,6 +220,11 @@ func TestMetrics(t *testing.T) {
 		`sselog_gaps_total`:                                   0,
 		`sselog_slow_closed_total`:                            0,
 		`sselog_compaction_deleted_events_total`:              0,
+		`sselog_background_errors_total{task="move"}`:         0,
+		`sselog_background_errors_total{task="retention"}`:    0,
+		`sselog_background_errors_total{task="key-expiry"}`:   0,
+		`sselog_damaged_records_total`:                        0,
+		`sselog_idempotency_keys_expired_total`:               0,
 	}
 	for name, v := range want {
 		got, ok := m[name]
@@ -269,7 +274,7 @@ func TestWebAssets(t *testing.T) {
 // TestHealth answers without touching the file.
 func TestHealth(t *testing.T) {
 	a := newTestAPI(t, withKeys, func(c *Config) { c.Version = "v9" })
-	ans := a.do(t, http.MethodGet, "/healthz", nil)
+	ans := a.do(t, http.MethodGet, "/healthz?details=1", nil, "Authorization: Bearer "+testKey)
 	require.Equal(t, http.StatusOK, ans.Status)
 	m := ans.JSON(t)
 	assert.Equal(t, "ok", m["status"])

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/stream"
@@ -19,11 +20,18 @@ type Store interface {
 	Append(ctx context.Context, in eventlog.Input) (eventlog.ID, error)
 	// AppendBatch stores events in one commit, all or nothing.
 	AppendBatch(ctx context.Context, events []eventlog.Input) ([]eventlog.ID, error)
-	// Stats returns the figures /metrics reports.
-	Stats() (eventlog.Stats, error)
+	// AppendKeyedBatch is AppendBatch under one idempotency key for the
+	// whole batch, in a key space of its own.
+	AppendKeyedBatch(ctx context.Context, key string, events []eventlog.Input) ([]eventlog.ID, error)
+	// Counts returns the figures /metrics reports, kept current as the
+	// store changes: a scrape must cost nothing however many users exist.
+	Counts() eventlog.Counts
 	// SnapshotSized writes a consistent copy of the store to w, calling
 	// begin with its size first.
 	SnapshotSized(w io.Writer, begin func(size int64) error) (int64, error)
+	// Stalled reports how long the commit in progress has been running
+	// (0 when none is), for /healthz.
+	Stalled() time.Duration
 }
 
 // Checker is what a store that can become unreachable (a replicated log)

@@ -92,46 +92,13 @@ func checkIdemKey(k string) error {
 
 // checkJSONText runs the checks that apply to a whole body before it is
 // decoded: valid UTF-8 (encoding/json would silently replace bad bytes in
-// the raw data we store) and bounded nesting.
+// the raw data we store), bounded nesting, no repeated keys and no number
+// that overflows a float64 (scanJSON).
 func checkJSONText(body []byte) error {
 	if !utf8.Valid(body) {
 		return fmt.Errorf("%w: body is not valid UTF-8", errBadRequest)
 	}
-	if tooDeep(body, maxDepth) {
-		return fmt.Errorf("%w: JSON nested deeper than %d levels", errBadRequest, maxDepth)
-	}
-	return nil
-}
-
-// tooDeep reports whether the JSON text nests arrays and objects more than
-// limit levels, without decoding it.
-func tooDeep(b []byte, limit int) bool {
-	depth := 0
-	inString, escaped := false, false
-	for _, c := range b {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '[', '{':
-			if depth++; depth > limit {
-				return true
-			}
-		case ']', '}':
-			depth--
-		}
-	}
-	return false
+	return scanJSON(body, maxDepth)
 }
 
 // decodeOne decodes exactly one JSON value from b into v.

@@ -156,6 +156,9 @@ type Page struct {
 		Reason   string `json:"reason"`
 		OldestID string `json:"oldestId"`
 	} `json:"gap,omitempty"`
+	// More is set when the server cut the page at its byte bound before
+	// limit: call again with Next for the rest.
+	More bool `json:"more,omitempty"`
 }
 
 // History returns up to limit of user's events after the id after ("" =

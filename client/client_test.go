@@ -147,7 +147,7 @@ func TestBackupProgress(t *testing.T) {
 	require.NoError(t, err)
 	var apiErr *client.Error
 	require.ErrorAs(t, bad.Backup(context.Background(), &bytes.Buffer{}, nil), &apiErr)
-	assert.Equal(t, http.StatusForbidden, apiErr.Status)
+	assert.Equal(t, http.StatusUnauthorized, apiErr.Status)
 }
 
 // TestTailResumesAcrossRestart: when the server ends the stream (a

@@ -116,10 +116,11 @@ type scriptedSSE struct {
 
 // planStep is one scripted answer.
 type planStep struct {
-	Status int         `json:"status"` // non-zero: answer this and nothing else
-	Retry  int         `json:"retry"`  // retry: field in ms, when set
-	Events []planEvent `json:"events"`
-	Close  bool        `json:"close"` // end the stream after the events
+	Status     int         `json:"status"`     // non-zero: answer this and nothing else
+	RetryAfter string      `json:"retryAfter"` // Retry-After header with Status, when set
+	Retry      int         `json:"retry"`      // retry: field in ms, when set
+	Events     []planEvent `json:"events"`
+	Close      bool        `json:"close"` // end the stream after the events
 }
 
 type planEvent struct {
@@ -196,6 +197,9 @@ func (s *scriptedSSE) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	step := plan[min(n, len(plan)-1)]
 	if step.Status != 0 {
+		if step.RetryAfter != "" {
+			w.Header().Set("Retry-After", step.RetryAfter)
+		}
 		w.WriteHeader(step.Status)
 		return
 	}

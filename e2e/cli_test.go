@@ -25,8 +25,8 @@ import (
 )
 
 const (
-	cliKey    = "cli-publisher-key"
-	cliSecret = "cli-subscriber-secret"
+	cliKey    = "cli-publisher-key-0123456789abcdef0123"
+	cliSecret = "cli-subscriber-secret-0123456789abcdef"
 )
 
 // runCLI runs a subcommand in-process with the keys in its environment
@@ -100,7 +100,7 @@ func TestCLI(t *testing.T) {
 
 	var stderr bytes.Buffer
 	err = cli.Run(context.Background(), []string{"tail", "--url", s.URL, "--user", "alice", "--token", "forged"}, testkit.Env(), &bytes.Buffer{}, &stderr)
-	require.ErrorContains(t, err, "403", "a refused token ends tail instead of retrying forever")
+	require.ErrorContains(t, err, "401", "a refused token ends tail instead of retrying forever")
 	err = cli.Run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--data", "{"}, testkit.Env(), &bytes.Buffer{}, &stderr)
 	require.ErrorContains(t, err, "not valid JSON")
 	err = cli.Run(context.Background(), []string{"publish", "--url", s.URL, "--user", "alice", "--broadcast", "--data", "1"}, testkit.Env(), &bytes.Buffer{}, &stderr)
@@ -153,7 +153,6 @@ func TestCLIBackupDuringLoad(t *testing.T) {
 
 	lg, err := eventlog.Open(out, eventlog.Options{})
 	require.NoError(t, err)
-	defer lg.Close()
 	held := map[string]bool{}
 	for w := range 4 {
 		for _, e := range eventlogtest.Events(t, lg, fmt.Sprintf("u%d", w)) {
@@ -164,10 +163,11 @@ func TestCLIBackupDuringLoad(t *testing.T) {
 		require.True(t, held[id], "acknowledged event %s missing from the backup", id)
 	}
 	t.Logf("%s; %d acknowledged before it started", strings.TrimSpace(report), len(before))
+	require.NoError(t, lg.Close()) // a file held open is refused as a destination
 
 	var stderr bytes.Buffer
 	err = cli.Run(context.Background(), []string{"backup", "--url", s.URL, "-o", out}, testkit.Env("SSELOG_PUBLISHER_KEY=wrong"), &bytes.Buffer{}, &stderr)
-	require.ErrorContains(t, err, "403")
+	require.ErrorContains(t, err, "401")
 	_, err = os.Stat(out)
 	require.NoError(t, err, "a failed backup leaves the previous file in place")
 

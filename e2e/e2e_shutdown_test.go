@@ -34,7 +34,7 @@ func stallPublish(t *testing.T, addr string) net.Conn {
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	_, err = conn.Write([]byte("POST /v1/broadcast HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"data\":"))
+	_, err = conn.Write([]byte("POST /v1/broadcast HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"data\":"))
 	require.NoError(t, err)
 	time.Sleep(100 * time.Millisecond) // let the handler start reading
 	return conn

@@ -79,7 +79,7 @@ func (a *attack) hold(c net.Conn) {
 func (a *attack) stalled(n int) {
 	for range n {
 		c := a.dial()
-		_, err := fmt.Fprintf(c, "GET /v1/users/victim/stream?lastEventId=%s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n", eventlog.ZeroID)
+		_, err := fmt.Fprintf(c, "GET /v1/users/victim/stream?lastEventId=%s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n", eventlog.ZeroID)
 		require.NoError(a.t, err)
 		a.hold(c)
 	}
@@ -97,7 +97,7 @@ func (a *attack) idle(n int) {
 func (a *attack) slowloris(n int) {
 	for i := range n {
 		c := a.dial()
-		_, err := fmt.Fprintf(c, "GET /v1/users/good/stream HTTP/1.1\r\nHost: x\r\nX-Slow-%d: ", i)
+		_, err := fmt.Fprintf(c, "GET /v1/users/good/stream HTTP/1.1\r\nHost: localhost\r\nX-Slow-%d: ", i)
 		require.NoError(a.t, err)
 		a.hold(c)
 		a.wg.Go(func() {
@@ -179,8 +179,8 @@ func (a *attack) fail(format string, args ...any) {
 // 413.
 func (a *attack) hugeBodies() {
 	for _, head := range []string{
-		"POST /v1/users/huge/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n",
-		"POST /v1/users/huge/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST /v1/users/huge/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n",
+		"POST /v1/users/huge/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
 	} {
 		chunked := strings.Contains(head, "chunked")
 		status := a.exchange(head, func(w io.Writer) error {
@@ -217,7 +217,7 @@ func (a *attack) garbage() {
 	_, _ = rand.Read(junk)
 	for _, head := range []string{
 		string(junk) + "\r\n\r\n",
-		"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 100<<10) + "\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("b", 100<<10) + "\r\n\r\n",
 	} {
 		switch status := a.exchange(head, nil); {
 		case status == 0, status >= 400 && status < 500:

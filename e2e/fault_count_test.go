@@ -184,7 +184,7 @@ func historyIDs(t *testing.T, c *client.Client, user string) []string {
 		for _, e := range p.Events {
 			ids = append(ids, e.ID)
 		}
-		if len(p.Events) < eventlog.MaxLimit {
+		if len(p.Events) < eventlog.MaxLimit && !p.More {
 			return ids
 		}
 		after = p.Next

@@ -20,33 +20,57 @@ type Input struct {
 	// Data is the event's JSON value, stored as given.
 	Data []byte
 	// IdempotencyKey, when set, makes a retry within the window return
-	// the first append's id and store nothing. It is scoped to User.
+	// the first append's id and store nothing. The key names one request:
+	// reused with another user, name or data it is refused with
+	// ErrIdempotencyKeyReused.
 	IdempotencyKey string
 }
 
 // request is one Append or AppendBatch call waiting for a group commit.
 type request struct {
 	ctx    context.Context
+	key    string // a keyed batch's idempotency key
 	events []Input
 	ids    []ID
 	err    error
 	done   chan struct{}
+	// one and oneID hold a single Append's event and id, so that it
+	// allocates no slices.
+	one   [1]Input
+	oneID [1]ID
 }
 
 // Append stores one event and returns its id once the commit holding it is
 // on disk. If ctx ends first, Append returns ctx's error; the event may
 // still have been committed.
 func (l *Log) Append(ctx context.Context, in Input) (ID, error) {
-	ids, err := l.AppendBatch(ctx, []Input{in})
-	if err != nil {
+	if err := in.validate(); err != nil {
+		return ID{}, fmt.Errorf("append event 0: %w", err)
+	}
+	r := &request{ctx: ctx, done: make(chan struct{})}
+	r.one[0] = in
+	r.events, r.ids = r.one[:], r.oneID[:]
+	if err := l.submit(r); err != nil {
 		return ID{}, err
 	}
-	return ids[0], nil
+	return r.ids[0], nil
 }
 
 // AppendBatch stores events for any mix of users in one transaction: all
 // are committed or none is. Ids are returned in input order.
 func (l *Log) AppendBatch(ctx context.Context, events []Input) ([]ID, error) {
+	return l.AppendKeyedBatch(ctx, "", events)
+}
+
+// AppendKeyedBatch is AppendBatch under one idempotency key for the batch
+// as a whole: a retry of the same batch within the window returns the
+// first ids and stores nothing; the key with another batch is
+// ErrIdempotencyKeyReused. Batch keys live apart from Input keys, and the
+// events of a keyed batch carry none of their own.
+func (l *Log) AppendKeyedBatch(ctx context.Context, key string, events []Input) ([]ID, error) {
+	if len(key) > maxIdempotencyKeyLen {
+		return nil, fmt.Errorf("append: %w: idempotency key longer than %d bytes", ErrInvalidEvent, maxIdempotencyKeyLen)
+	}
 	if len(events) == 0 {
 		return nil, fmt.Errorf("append: %w: empty batch", ErrInvalidEvent)
 	}
@@ -54,25 +78,37 @@ func (l *Log) AppendBatch(ctx context.Context, events []Input) ([]ID, error) {
 		if err := in.validate(); err != nil {
 			return nil, fmt.Errorf("append event %d: %w", i, err)
 		}
+		if key != "" && in.IdempotencyKey != "" {
+			return nil, fmt.Errorf("append event %d: %w: an event of a keyed batch carries no key of its own", i, ErrInvalidEvent)
+		}
 	}
-	r := &request{ctx: ctx, events: events, ids: make([]ID, len(events)), done: make(chan struct{})}
+	r := &request{ctx: ctx, key: key, events: events, ids: make([]ID, len(events)), done: make(chan struct{})}
+	if err := l.submit(r); err != nil {
+		return nil, err
+	}
+	return r.ids, nil
+}
+
+// submit queues r for the writer and waits for its commit.
+func (l *Log) submit(r *request) error {
+	ctx := r.ctx
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	select {
 	case l.queue <- r:
 		l.mu.RUnlock()
 	case <-ctx.Done():
 		l.mu.RUnlock()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	select {
 	case <-r.done:
-		return r.ids, r.err
+		return r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -123,7 +159,9 @@ func (l *Log) writeLoop() {
 				break fill
 			}
 		}
+		l.busySince.Store(int64(time.Since(l.started)) + 1) // see Stalled
 		l.commitGroup(group)
+		l.busySince.Store(0)
 	}
 }
 
@@ -174,9 +212,23 @@ func (l *Log) commit(reqs []*request) error {
 	now := l.opts.Now()
 	touched := make(map[string]struct{})
 	counts := make(map[string]uint64)
+	var newUsers int64
 	var added []Event
+	// Size the transaction's buffers once: records back to back, and the
+	// tail's copies of the data in one block.
+	events, recBytes, dataBytes := 0, 0, 0
+	for _, r := range reqs {
+		events += len(r.events)
+		for _, in := range r.events {
+			recBytes += len(in.User) + len(in.Name) + len(in.Data) + 32
+			dataBytes += len(in.Data)
+		}
+	}
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		w := writer{tx: tx, log: l, now: now, buckets: make(map[string]*bolt.Bucket), counts: counts}
+		w := writer{tx: tx, log: l, now: now, ageNow: l.ageNow(), counts: counts, buf: make([]byte, 0, recBytes)}
+		if l.tail.size > 0 {
+			w.added, w.data = make([]Event, 0, events), make([]byte, 0, dataBytes)
+		}
 		defer func() { added = w.added }()
 		for _, r := range reqs {
 			if err := w.apply(r); err != nil {
@@ -189,7 +241,11 @@ func (l *Log) commit(reqs []*request) error {
 		meta := tx.Bucket(bucketMeta)
 		for user, n := range counts {
 			k := metaKey(metaCount, user)
-			if err := putUint(meta, k, getUint(meta, k)+n); err != nil {
+			old := getUint(meta, k)
+			if user != "" && old == 0 {
+				newUsers++
+			}
+			if err := putUint(meta, k, old+n); err != nil {
 				return fmt.Errorf("update count: %w", err)
 			}
 			touched[user] = struct{}{}
@@ -201,6 +257,12 @@ func (l *Log) commit(reqs []*request) error {
 		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
 	}
 	if len(touched) > 0 {
+		l.counts.added(counts, newUsers)
+		var n int64
+		for _, c := range counts {
+			n += int64(c)
+		}
+		l.journaled.Add(n)
 		l.tail.add(added)
 		last := l.gen.last
 		l.last.Store(&last)
@@ -215,17 +277,28 @@ type writer struct {
 	tx      *bolt.Tx
 	log     *Log
 	now     time.Time
-	buckets map[string]*bolt.Bucket
+	ageNow  time.Time               // the ageing clock, for idempotency keys (clock.go)
+	buckets map[string]*bolt.Bucket // the mover's, by user
 	counts  map[string]uint64
 	journal *bolt.Bucket
 	added   []Event // what the tail cache gets once the commit is durable
+	data    []byte  // added's data, back to back
 	buf     []byte  // records of this transaction, back to back
 }
 
 func (w *writer) apply(r *request) error {
+	if r.key != "" {
+		if done, err := w.seenBatch(r); done || err != nil {
+			return err
+		}
+	}
 	for i, in := range r.events {
 		if in.IdempotencyKey != "" {
-			if id, ok := w.seen(in); ok {
+			id, ok, err := w.seen(in)
+			if err != nil {
+				return err
+			}
+			if ok {
 				r.ids[i] = id
 				continue
 			}
@@ -238,20 +311,28 @@ func (w *writer) apply(r *request) error {
 		// bbolt keeps the value slice until the transaction ends: never
 		// overwrite a record already Put; only append after it.
 		start := len(w.buf)
-		w.buf = encodeRecord(appendJournalHeader(w.buf, in.User), w.now.UnixNano(), in.Name, in.Data)
+		w.buf = encodeRecord(appendJournalHeader(w.buf, in.User), id, w.now.UnixNano(), in.Name, in.Data)
 		if err := w.journal.Put(id[:], w.buf[start:len(w.buf):len(w.buf)]); err != nil {
 			return fmt.Errorf("append %q: %w", in.User, err)
 		}
 		w.counts[in.User]++
 		r.ids[i] = id
 		if w.log.tail.size > 0 {
-			w.added = append(w.added, Event{ID: id, User: in.User, Name: in.Name, Data: bytes.Clone(in.Data), Time: time.Unix(0, w.now.UnixNano())})
+			// The tail keeps its own copy of the data (the caller owns
+			// in.Data): a slice of one block per commit, never written
+			// again (a block that grows moves, leaving earlier slices be).
+			start := len(w.data)
+			w.data = append(w.data, in.Data...)
+			w.added = append(w.added, Event{ID: id, User: in.User, Name: in.Name, Data: w.data[start:len(w.data):len(w.data)], Time: time.Unix(0, w.now.UnixNano())})
 		}
 		if in.IdempotencyKey != "" {
 			if err := w.remember(in, id); err != nil {
 				return err
 			}
 		}
+	}
+	if r.key != "" {
+		return w.rememberBatch(r)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -230,4 +233,31 @@ func short(n int) string {
 		return fmt.Sprintf("%dk", n/1000)
 	}
 	return fmt.Sprint(n)
+}
+
+// BenchmarkBoltCommit is the floor under one appender: a bare bbolt
+// transaction per event (one 200-byte Put into one bucket, fsync on), with
+// the options the log opens its file with. Compare with
+// BenchmarkAppend/parallel=1 in the same run.
+func BenchmarkBoltCommit(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	b.ReportAllocs()
+	var seq uint64
+	for b.Loop() {
+		seq++
+		if err := db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("events"))
+			if err != nil {
+				return err
+			}
+			bk.FillPercent = 1
+			return bk.Put(binary.BigEndian.AppendUint64(nil, seq), payload)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -18,6 +18,7 @@ func TestConformance(t *testing.T) {
 					TailSize:           mode.size,
 					MaxEvents:          o.MaxEvents,
 					BroadcastMaxEvents: o.MaxEvents,
+					PageBytes:          o.PageBytes,
 					CompactInterval:    5 * time.Millisecond,
 				})
 			})

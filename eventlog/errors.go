@@ -10,6 +10,11 @@ var (
 	ErrInvalidID = errors.New("invalid event id")
 	// ErrInvalidEvent means an event cannot be stored as given.
 	ErrInvalidEvent = errors.New("invalid event")
+	// ErrIdempotencyKeyReused means an idempotency key within its window
+	// was first used with a different request (target or payload).
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused")
+	// ErrDamaged means the data file, or a record in it, is damaged.
+	ErrDamaged = errors.New("the data file is damaged")
 )
 
 func truncate(s string, n int) string {

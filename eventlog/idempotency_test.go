@@ -2,12 +2,16 @@ package eventlog_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -27,7 +31,7 @@ func TestIdempotentAppend(t *testing.T) {
 
 	first, err := l.Append(ctx, in)
 	require.NoError(t, err)
-	again, err := l.Append(ctx, eventlog.Input{User: "u", Name: "other", Data: []byte(`2`), IdempotencyKey: "k1"})
+	again, err := l.Append(ctx, in)
 	require.NoError(t, err)
 	assert.Equal(t, first, again, "a retry returns the first id")
 	assert.Equal(t, uint64(1), countEvents(t, l))
@@ -35,15 +39,19 @@ func TestIdempotentAppend(t *testing.T) {
 	require.Len(t, evs, 1)
 	assert.Equal(t, `{"v":1}`, string(evs[0].Data), "the retry stored nothing")
 
-	// Keys are scoped to their target: another user or broadcast stores anew.
-	other, err := l.Append(ctx, eventlog.Input{User: "w", Data: []byte(`1`), IdempotencyKey: "k1"})
+	// The key names one request: another target, name or data is refused.
+	for _, other := range []eventlog.Input{
+		{User: "w", Name: "n", Data: []byte(`{"v":1}`), IdempotencyKey: "k1"},
+		{Name: "n", Data: []byte(`{"v":1}`), IdempotencyKey: "k1"},
+		{User: "u", Name: "other", Data: []byte(`{"v":1}`), IdempotencyKey: "k1"},
+		{User: "u", Name: "n", Data: []byte(`{"v":2}`), IdempotencyKey: "k1"},
+	} {
+		_, err := l.Append(ctx, other)
+		require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused)
+	}
+	bcast, err := l.Append(ctx, eventlog.Input{Data: []byte(`1`), IdempotencyKey: "k2"})
 	require.NoError(t, err)
-	bcast, err := l.Append(ctx, eventlog.Input{Data: []byte(`1`), IdempotencyKey: "k1"})
-	require.NoError(t, err)
-	assert.NotEqual(t, first, other)
-	assert.NotEqual(t, first, bcast)
-	assert.NotEqual(t, other, bcast)
-	assert.Equal(t, uint64(3), countEvents(t, l))
+	assert.Equal(t, uint64(2), countEvents(t, l))
 
 	// Within the window, compaction keeps the key.
 	clk.Add(59 * time.Minute)
@@ -60,7 +68,7 @@ func TestIdempotentAppend(t *testing.T) {
 	fresh, err := l.Append(ctx, in)
 	require.NoError(t, err)
 	assert.Positive(t, fresh.Compare(bcast))
-	assert.Equal(t, uint64(4), countEvents(t, l))
+	assert.Equal(t, uint64(3), countEvents(t, l))
 	again, err = l.Append(ctx, in)
 	require.NoError(t, err)
 	assert.Equal(t, fresh, again, "the new append is what a retry now finds")
@@ -117,9 +125,9 @@ func TestIdempotentBatch(t *testing.T) {
 	old, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`0`), IdempotencyKey: "k0"})
 	require.NoError(t, err)
 	ids, err := l.AppendBatch(ctx, []eventlog.Input{
-		{User: "u", Data: []byte(`1`), IdempotencyKey: "k0"},
+		{User: "u", Data: []byte(`0`), IdempotencyKey: "k0"},
 		{User: "u", Data: []byte(`2`), IdempotencyKey: "k2"},
-		{User: "u", Data: []byte(`3`), IdempotencyKey: "k2"},
+		{User: "u", Data: []byte(`2`), IdempotencyKey: "k2"},
 		{User: "u", Data: []byte(`4`)},
 	})
 	require.NoError(t, err)
@@ -131,11 +139,69 @@ func TestIdempotentBatch(t *testing.T) {
 	assert.Equal(t, []string{"0", "2", "4"}, []string{string(evs[0].Data), string(evs[1].Data), string(evs[2].Data)})
 	// A retry that stores nothing wakes no one.
 	ch := l.Changed("u")
-	_, err = l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`1`), IdempotencyKey: "k0"})
+	_, err = l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`0`), IdempotencyKey: "k0"})
 	require.NoError(t, err)
 	select {
 	case <-ch:
 		t.Fatal("a retry that stored nothing closed Changed")
 	default:
 	}
+}
+
+// A keyed batch is one request: its key is not any event's key, a retry
+// gets every id back, and the key with another batch is refused. A batch
+// keyed k and a single keyed k are different keys.
+func TestKeyedBatch(t *testing.T) {
+	l := openLog(t, eventlog.Options{})
+	ctx := context.Background()
+	single, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`0`), IdempotencyKey: "k#0"})
+	require.NoError(t, err)
+	batch := []eventlog.Input{{User: "u", Data: []byte(`0`)}, {Data: []byte(`1`)}, {User: "v", Data: []byte(`2`)}}
+	ids, err := l.AppendKeyedBatch(ctx, "k", batch)
+	require.NoError(t, err)
+	assert.NotContains(t, ids, single)
+	again, err := l.AppendKeyedBatch(ctx, "k", batch)
+	require.NoError(t, err)
+	assert.Equal(t, ids, again)
+	_, err = l.AppendKeyedBatch(ctx, "k", []eventlog.Input{batch[1], batch[0], batch[2]})
+	require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused)
+	_, err = l.AppendKeyedBatch(ctx, "k", batch[:2])
+	require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused)
+	_, err = l.AppendKeyedBatch(ctx, "j", []eventlog.Input{{User: "u", Data: []byte(`0`), IdempotencyKey: "x"}})
+	require.ErrorIs(t, err, eventlog.ErrInvalidEvent)
+	assert.Equal(t, uint64(4), countEvents(t, l))
+}
+
+// Keys a file stored before digests (user-scoped, no digest; a batch's as
+// key#index) are still honoured for their window after an upgrade.
+func TestLegacyIdempotencyKeys(t *testing.T) {
+	clk := newClock(t0, 0)
+	path := filepath.Join(t.TempDir(), "sselog.db")
+	l := openAt(t, path, eventlog.Options{Now: clk.Now})
+	ctx := context.Background()
+	ids, err := l.AppendBatch(ctx, []eventlog.Input{{User: "u", Data: []byte(`1`)}, {Data: []byte(`2`)}, {User: "u", Data: []byte(`3`)}})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("idem"))
+		put := func(user, key string, id eventlog.ID) error {
+			v := binary.BigEndian.AppendUint64(append([]byte(nil), id[:]...), uint64(t0.UnixNano()))
+			return b.Put(append(append([]byte(user), 0), key...), v)
+		}
+		return errors.Join(put("u", "one", ids[0]), put("u", "b#0", ids[0]), put("", "b#1", ids[1]), put("u", "b#2", ids[2]))
+	}))
+	require.NoError(t, db.Close())
+
+	clk.Add(time.Hour)
+	l = openAt(t, path, eventlog.Options{Now: clk.Now})
+	id, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`1`), IdempotencyKey: "one"})
+	require.NoError(t, err)
+	assert.Equal(t, ids[0], id)
+	again, err := l.AppendKeyedBatch(ctx, "b", []eventlog.Input{{User: "u", Data: []byte(`1`)}, {Data: []byte(`2`)}, {User: "u", Data: []byte(`3`)}})
+	require.NoError(t, err)
+	assert.Equal(t, ids, again)
+	assert.Equal(t, uint64(3), countEvents(t, l))
 }

@@ -3,8 +3,8 @@ package eventlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -13,33 +13,28 @@ import (
 // writer is never held up for long.
 const compactBatch = 1000
 
-func (l *Log) compactLoop(ctx context.Context) {
-	t := time.NewTicker(l.opts.CompactInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := l.Compact(ctx); err != nil && ctx.Err() == nil {
-				l.log.Error("retention", "path", l.path, "err", err)
-			}
-		}
-	}
+// Compact runs one retention pass now: it files the journal, deletes
+// events beyond the age and count limits, records gap marks, removes empty
+// user buckets and forgets expired idempotency keys. Each step runs even
+// when one before it failed; the errors are joined. It returns how many
+// events it deleted.
+func (l *Log) Compact(ctx context.Context) (int, error) {
+	n, err := l.retain(ctx)
+	return n, errors.Join(err, l.expireIdempotency(ctx))
 }
 
-// Compact runs one retention pass now: it deletes events beyond the age
-// and count limits, records gap marks, removes empty user buckets and
-// forgets expired idempotency keys. It returns how many events it deleted.
-func (l *Log) Compact(ctx context.Context) (int, error) {
-	// Retention trims users' buckets: file the journal first so that
-	// every event is where the limits are checked.
-	if err := l.drainJournal(ctx); err != nil {
-		return 0, err
+// retain files the journal, then applies the retention limits. A journal
+// that cannot be filed (the mover's failure, counted as such) does not
+// stop retention: the limits apply to what is filed.
+func (l *Log) retain(ctx context.Context) (int, error) {
+	var moveErr error
+	if err := l.drainJournal(ctx); err != nil && ctx.Err() == nil {
+		l.bg.moveErrors.Add(1)
+		moveErr = err
 	}
 	targets, err := l.overLimit()
 	if err != nil {
-		return 0, err
+		return 0, errors.Join(moveErr, err)
 	}
 	total := 0
 	for _, t := range targets {
@@ -50,17 +45,14 @@ func (l *Log) Compact(ctx context.Context) (int, error) {
 			n, more, err := l.trim(t)
 			total += n
 			if err != nil {
-				return total, err
+				return total, errors.Join(moveErr, err)
 			}
 			if !more {
 				break
 			}
 		}
 	}
-	if err := l.expireIdempotency(ctx); err != nil {
-		return total, err
-	}
-	return total, nil
+	return total, moveErr
 }
 
 // limits returns the age cut-off id and the count cap for a bucket.
@@ -70,7 +62,7 @@ func (l *Log) limits(user string) (cutoff ID, maxEvents uint64) {
 		age, count = l.opts.BroadcastMaxAge, l.opts.BroadcastMaxEvents
 	}
 	if age > 0 {
-		_ = cutoff.SetTime(uint64(max(l.opts.Now().Add(-age).UnixMilli(), 0)))
+		_ = cutoff.SetTime(uint64(max(l.ageNow().Add(-age).UnixMilli(), 0)))
 	}
 	return cutoff, uint64(max(count, 0))
 }
@@ -112,6 +104,7 @@ func (l *Log) overLimit() ([]string, error) {
 // id deleted. more reports that the bucket still holds events past a limit.
 func (l *Log) trim(user string) (deleted int, more bool, err error) {
 	var mark ID
+	var before, after uint64
 	err = l.db.Update(func(tx *bolt.Tx) error {
 		b := eventBucket(tx, user)
 		if b == nil {
@@ -120,6 +113,7 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 		meta := tx.Bucket(bucketMeta)
 		countKey := metaKey(metaCount, user)
 		count := getUint(meta, countKey)
+		before = count
 		cutoff, maxN := l.limits(user)
 		var keys [][]byte
 		c := b.Cursor()
@@ -156,7 +150,7 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 				return fmt.Errorf("remove empty bucket: %w", err)
 			}
 		}
-		deleted = len(keys)
+		deleted, after = len(keys), count
 		if len(keys) > 0 {
 			copy(mark[:], keys[len(keys)-1])
 		}
@@ -167,6 +161,9 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 	}
 	l.tail.raise(mark)
 	l.deleted.Add(uint64(deleted))
+	if deleted > 0 {
+		l.counts.removed(user, before, after)
+	}
 	return deleted, more, nil
 }
 

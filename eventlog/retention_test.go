@@ -175,10 +175,14 @@ func TestRetentionBroadcastLimits(t *testing.T) {
 			assert.Equal(t, uint64(3), stats(t, l).Broadcasts)
 
 			// A user reader resuming at a deleted broadcast is told, with
-			// the oldest id it can still receive: its own early event.
+			// the first id after it that it can still receive.
 			evs, gap := readAll(t, l, "u", bc[0], 10)
 			require.NotNil(t, gap)
-			assert.Equal(t, early[0], gap.Oldest)
+			assert.Equal(t, bc[3], gap.Oldest)
+			assert.Equal(t, bc[2], gap.Through)
+			_, gap = readAll(t, l, "u", eventlog.ZeroID, 10)
+			assert.Nil(t, gap)
+			_ = early
 			assert.Equal(t, append(append([]eventlog.ID{}, bc[3:]...), late...), idsOf(evs))
 			// A user with no bucket at all still hears of the broadcast gap.
 			evs, gap = readAll(t, l, "nobody", bc[1], 10)
@@ -269,24 +273,28 @@ func (m *model) trim(user string, cutoff time.Time, maxN int) {
 }
 
 // want is what ReadAfter(user, after) should return: every held id of the
-// user or broadcast above after, and whether a gap is due.
-func (m *model) want(user string, after eventlog.ID) (ids []eventlog.ID, gap bool, oldest eventlog.ID) {
+// user or broadcast above after, whether a gap is due (and the first id
+// held after the resume point it names), and whether after was never
+// issued to user.
+func (m *model) want(user string, after eventlog.ID) (ids []eventlog.ID, gap bool, oldest eventlog.ID, unknown bool) {
 	ids = []eventlog.ID{}
 	all := slices.Clone(m.held[""])
 	if user != "" {
 		all = append(all, m.held[user]...)
 	}
 	slices.SortFunc(all, eventlog.ID.Compare)
-	if len(all) > 0 {
-		oldest = all[0]
-	}
 	for _, id := range all {
 		if id.Compare(after) > 0 {
 			ids = append(ids, id)
 		}
 	}
+	if len(ids) > 0 {
+		oldest = ids[0]
+	}
 	gap = after != eventlog.ZeroID && (after.Compare(m.mark[user]) < 0 || after.Compare(m.mark[""]) < 0)
-	return ids, gap, oldest
+	// Every id this log issued, any user's, deleted or not, is a place
+	// to resume from: never unknown.
+	return ids, gap, oldest, false
 }
 
 // Random appends, clock moves and compactions, checked after each round
@@ -323,7 +331,10 @@ func TestRetentionMatchesModel(t *testing.T) {
 				}
 				for _, u := range append(users, "nobody") {
 					for _, after := range append([]eventlog.ID{eventlog.ZeroID}, issued...) {
-						ids, gap, oldest := m.want(u, after)
+						ids, gap, oldest, unknown := m.want(u, after)
+						p, err := l.ReadAfter(u, after, 5)
+						require.NoError(t, err)
+						require.Equal(t, unknown, p.Unknown, "round %d user %q after %s: unknown", round, u, after)
 						evs, g := readAll(t, l, u, after, 5)
 						require.Equal(t, ids, idsOf(evs), "round %d user %q after %s", round, u, after)
 						require.Equal(t, gap, g != nil, "round %d user %q after %s: gap", round, u, after)

@@ -20,6 +20,9 @@ var (
 	bucketIdem      = []byte("idem")
 	bucketIdemExp   = []byte("idem-exp")
 	bucketJournal   = []byte("journal")
+	// bucketDamaged keeps what could not be read (a journal entry the
+	// mover cannot file), by its key, for an operator to look at.
+	bucketDamaged = []byte("damaged")
 
 	keyLast = []byte("last")
 )

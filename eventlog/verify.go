@@ -17,6 +17,10 @@ func Verify(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
+	// bbolt trusts the file; a damaged one must not end this process.
+	if err := lockedPrecheck(path); err != nil {
+		return fmt.Errorf("verify %s: %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)

@@ -77,15 +77,19 @@ func TestClusterAcrossNodes(t *testing.T) {
 	id2, err := b.Append(ctx, in)
 	require.NoError(t, err)
 	assert.Equal(t, id1, id2, "a key retried on another node stores once")
+	_, err = b.Append(ctx, eventlog.Input{User: "k", Data: []byte(`2`), IdempotencyKey: "retry-me"})
+	require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused, "the key with another request, on another node")
 	got, _ := storetest.ReadAll(t, b, "k", eventlog.ZeroID, 10)
 	require.Contains(t, storetest.IDs(got), id2, "the node that answered the retry reads it at once")
 
-	batch := []eventlog.Input{{User: "x", Data: []byte(`1`), IdempotencyKey: "bk#0"}, {User: "y", Data: []byte(`2`), IdempotencyKey: "bk#1"}}
-	ids, err := a.AppendBatch(ctx, batch)
+	batch := []eventlog.Input{{User: "x", Data: []byte(`1`)}, {User: "y", Data: []byte(`2`)}}
+	ids, err := a.AppendKeyedBatch(ctx, "bk", batch)
 	require.NoError(t, err)
-	again, err := b.AppendBatch(ctx, batch)
+	again, err := b.AppendKeyedBatch(ctx, "bk", batch)
 	require.NoError(t, err)
 	assert.Equal(t, ids, again)
+	_, err = b.AppendKeyedBatch(ctx, "bk", batch[1:])
+	require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused, "the batch key with another batch, on another node")
 	_, err = b.AppendBatch(ctx, []eventlog.Input{{User: "x", Data: []byte(`1`)}, {User: "y", Data: []byte(`{bad`)}})
 	require.ErrorIs(t, err, eventlog.ErrInvalidEvent)
 	got, _ = storetest.ReadAll(t, b, "x", eventlog.ZeroID, 10)

@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 	}{{"tail", 0}, {"stream", 1}} {
 		t.Run(mode.name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Store {
-				return jetlogtest.Open(t, srv.ClientURL(), jetlog.Options{TailSize: mode.tail, MaxEvents: o.MaxEvents})
+				return jetlogtest.Open(t, srv.ClientURL(), jetlog.Options{TailSize: mode.tail, MaxEvents: o.MaxEvents, PageBytes: o.PageBytes})
 			})
 		})
 	}

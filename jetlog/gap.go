@@ -2,6 +2,7 @@ package jetlog
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,16 +24,17 @@ import (
 //
 // Never silent: a reader that lost events is told. A reader may be told
 // of a gap that held none of its events (its resume point sits just
-// before another subject's deleted ones). Gap.Oldest is the oldest id held
-// among the user's and the broadcast subjects.
+// before another subject's deleted ones). Gap.Through, the hole's end, is
+// the sequence just below the oldest held event that bounds it (with the
+// id of the message there if one is held, so it is a resume point like
+// any other, and resuming from it is no gap).
 func (l *Log) gap(ctx context.Context, user string, after eventlog.ID) (*eventlog.Gap, error) {
 	seq := seqOf(after)
 	subjs := []string{l.subj.user("")}
 	if user != "" {
 		subjs = append(subjs, l.subj.user(user))
 	}
-	var oldest eventlog.ID
-	lost := false
+	var through uint64
 	for _, s := range subjs {
 		first, ok, err := l.firstOf(ctx, s)
 		if err != nil {
@@ -41,46 +43,37 @@ func (l *Log) gap(ctx context.Context, user string, after eventlog.ID) (*eventlo
 		if !ok {
 			continue
 		}
-		if oldest == eventlog.ZeroID || seqOf(first.ID) < seqOf(oldest) {
-			oldest = first.ID
-		}
-		if l.opts.MaxEvents > 0 && seqOf(first.ID) > seq+1 {
+		if f := seqOf(first.ID); l.opts.MaxEvents > 0 && f > seq+1 {
 			info, err := l.st.Info(ctx, jetstream.WithSubjectFilter(s))
 			if err != nil {
 				return nil, err
 			}
 			if info.State.Subjects[s] >= uint64(l.opts.MaxEvents) {
-				lost = true
+				through = max(through, f-1)
 			}
 		}
 	}
-	if !lost && l.opts.MaxAge > 0 && idTime(after).Before(l.opts.Now().Add(-l.opts.MaxAge)) {
+	if l.opts.MaxAge > 0 && idTime(after).Before(l.opts.Now().Add(-l.opts.MaxAge)) {
 		info, err := l.st.Info(ctx)
 		if err != nil {
 			return nil, err
 		}
-		lost = info.State.FirstSeq > seq+1
+		if info.State.FirstSeq > seq+1 {
+			through = max(through, info.State.FirstSeq-1)
+		}
 	}
-	if !lost {
+	if through == 0 {
 		return nil, nil
 	}
-	return &eventlog.Gap{Oldest: oldest}, nil
-}
-
-// oldestFor returns the oldest id held among user's and the broadcast
-// subjects (zero if none).
-func (l *Log) oldestFor(ctx context.Context, user string) (eventlog.ID, error) {
-	var oldest eventlog.ID
-	for _, s := range []string{l.subj.user(""), l.subj.user(user)} {
-		first, ok, err := l.firstOf(ctx, s)
-		if err != nil {
-			return eventlog.ZeroID, err
-		}
-		if ok && (oldest == eventlog.ZeroID || seqOf(first.ID) < seqOf(oldest)) {
-			oldest = first.ID
-		}
+	id := makeID(through, time.Time{})
+	switch m, err := l.rawGet(ctx, through); {
+	case err == nil:
+		id = m.event.ID
+	case !errors.Is(err, errNotFound) && !errors.Is(err, errForeign):
+		return nil, err
 	}
-	return oldest, nil
+	l.verified.add(id)
+	return &eventlog.Gap{Through: id}, nil
 }
 
 // firstOf returns the oldest event held on subject s.

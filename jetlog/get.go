@@ -39,7 +39,10 @@ type stored struct {
 	event  eventlog.Event
 }
 
-var errNotFound = errors.New("no such message")
+var (
+	errNotFound = errors.New("no such message")
+	errForeign  = errors.New("not an event of this log")
+)
 
 // rawGet reads one message from the stream leader (never a replica that
 // may lag), through the JetStream API.
@@ -77,7 +80,7 @@ func (l *Log) rawGet(ctx context.Context, seq uint64) (stored, error) {
 	h := parseHeader(resp.Message.Header)
 	e, ok := l.decode(resp.Message.Subject, resp.Message.Seq, h, resp.Message.Data, resp.Message.Time)
 	if !ok {
-		return stored{}, fmt.Errorf("get %d: subject %q is not this log's", seq, resp.Message.Subject)
+		return stored{}, fmt.Errorf("get %d: subject %q: %w", seq, resp.Message.Subject, errForeign)
 	}
 	return stored{Header: h, event: e}, nil
 }

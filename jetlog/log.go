@@ -39,6 +39,10 @@ type Options struct {
 	// the stream; one that stays behind without moving for three checks
 	// is started over. 0 means 2 s.
 	FollowerCheck time.Duration
+	// PageBytes bounds the event data one read returns (at least one
+	// event), as eventlog's Options.PageBytes; 0 means
+	// eventlog.DefaultPageBytes.
+	PageBytes int
 	// Now is the clock for event times; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the stream's state at open and follower errors;
@@ -68,6 +72,12 @@ type Log struct {
 	// shown by a reader; reads wait (bounded) for the follower to reach
 	// it, so a node reads its own writes.
 	acked atomic.Uint64
+	// inflight are the publishes waiting for the stream (Stalled).
+	inflight inflight
+	// counts are the stream's figures as of the last check (Counts).
+	counts counts
+	// verified are resume points found issued by this stream (Unknown).
+	verified verified
 }
 
 // Open creates or updates the stream and starts following it. nc stays
@@ -93,6 +103,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 	}
 	if opts.FollowerCheck <= 0 {
 		opts.FollowerCheck = 2 * time.Second
+	}
+	if opts.PageBytes <= 0 {
+		opts.PageBytes = eventlog.DefaultPageBytes
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -127,6 +140,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Log, error) {
 		}
 	}
 	l.tail = newTail(opts.TailSize, last)
+	l.refreshCounts(ctx)
 	if err := l.follow(ctx, info.State.LastSeq+1); err != nil {
 		l.replies.close()
 		return nil, err
@@ -243,7 +257,7 @@ func (l *Log) watch() {
 		ctx, cancel := l.bounded(every)
 		// An empty stream (retention took everything) keeps its last
 		// sequence but has no message there to wait for.
-		if info, err := l.st.Info(ctx); err == nil && info.State.Msgs > 0 {
+		if info, err := l.refreshCounts(ctx); err == nil && info.State.Msgs > 0 {
 			l.sawSeq(info.State.LastSeq)
 		}
 		cancel()

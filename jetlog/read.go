@@ -2,7 +2,9 @@ package jetlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,9 +20,40 @@ import (
 //
 // A resume point above what this node has seen, but acknowledged by the
 // stream (published through another node a moment ago), waits (bounded)
-// for this node's follower to catch up; one above the stream's last
-// sequence is reported through Page.Last, as eventlog does.
+// for this node's follower to catch up. One this stream never issued
+// (above its last sequence, or not the id of the message at its
+// sequence) is reported in Page.Unknown, as eventlog does. A page also
+// stops once it holds Options.PageBytes of data (at least one event), and
+// then says so in Truncated.
 func (l *Log) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Page, error) {
+	p, err := l.readAfter(user, after, limit)
+	if err != nil {
+		return eventlog.Page{}, err
+	}
+	if p.Gap != nil {
+		// As eventlog: the first id held after the resume point among
+		// the reader's events, zero when none is held yet.
+		p.Gap.Oldest = eventlog.ZeroID
+		if len(p.Events) > 0 {
+			p.Gap.Oldest = p.Events[0].ID
+		}
+	}
+	if n := len(p.Events); n > 0 {
+		l.verified.add(p.Events[n-1].ID) // the reader's next resume point
+	}
+	if after != eventlog.ZeroID {
+		ctx, cancel := l.ctx(context.Background())
+		defer cancel()
+		unknown, err := l.unknown(ctx, after)
+		if err != nil {
+			return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
+		}
+		p.Unknown = unknown
+	}
+	return p, nil
+}
+
+func (l *Log) readAfter(user string, after eventlog.ID, limit int) (eventlog.Page, error) {
 	if limit <= 0 {
 		limit = eventlog.DefaultLimit
 	}
@@ -39,15 +72,6 @@ func (l *Log) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 		p, ok, holed = l.tail.read(user, seq, limit, l.limits())
 	}
 	if ok {
-		if p.Gap != nil {
-			// Retention deleted events this reader could receive: name
-			// the oldest held, as eventlog does.
-			o, err := l.oldestFor(ctx, user)
-			if err != nil {
-				return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
-			}
-			p.Gap.Oldest = o
-		}
 		return p, nil
 	}
 	for try := 0; ; try++ {
@@ -59,6 +83,88 @@ func (l *Log) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 			return p, nil // after 10 tries, the next wake-up reads again
 		}
 	}
+}
+
+// unknown reports whether after is an id this stream never issued: one
+// with bits an id of this stream never has, above the stream's last
+// sequence, or other than the id of the message held at its sequence. A
+// sequence whose message is gone (retention) is taken as issued: it was.
+func (l *Log) unknown(ctx context.Context, after eventlog.ID) (bool, error) {
+	if after[14] != 0 || after[15] != 0 {
+		return true, nil
+	}
+	if l.verified.has(after) {
+		return false, nil
+	}
+	seq := seqOf(after)
+	if known, sure := l.tail.issued(after); sure {
+		if known {
+			l.verified.add(after)
+		}
+		return !known, nil
+	}
+	if seq > seqOf(l.tail.lastID()) {
+		info, err := l.st.Info(ctx)
+		if err != nil {
+			return false, err
+		}
+		if seq > info.State.LastSeq {
+			return true, nil
+		}
+	}
+	s, err := l.rawGet(ctx, seq)
+	switch {
+	case errors.Is(err, errNotFound):
+		return false, nil // deleted: issued once
+	case errors.Is(err, errForeign):
+		return true, nil
+	case err != nil:
+		return false, err
+	case s.event.ID != after:
+		return true, nil
+	}
+	l.verified.add(after)
+	return false, nil
+}
+
+// verified remembers resume points known to be issued (the last id of
+// each page read, ids checked against the stream), so a reader paging
+// through history costs no extra lookup per page. It forgets everything
+// past a bound.
+type verified struct {
+	mu  sync.Mutex
+	ids map[eventlog.ID]struct{}
+}
+
+const maxVerified = 8192
+
+func (v *verified) add(id eventlog.ID) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ids == nil || len(v.ids) >= maxVerified {
+		v.ids = make(map[eventlog.ID]struct{})
+	}
+	v.ids[id] = struct{}{}
+}
+
+func (v *verified) has(id eventlog.ID) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.ids[id]
+	return ok
+}
+
+// bound cuts events once they hold max bytes of data (at least one is
+// kept) and says whether it did.
+func bound(events []eventlog.Event, max int) ([]eventlog.Event, bool) {
+	size := 0
+	for i, e := range events {
+		if i > 0 && size >= max {
+			return events[:i], true
+		}
+		size += len(e.Data) + len(e.Name)
+	}
+	return events, false
 }
 
 // catchUp waits until this node's follower has seen seq, if the stream
@@ -152,6 +258,7 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 		}
 		p.Events = append(p.Events, tp.Events...)
 	}
+	p.Events, p.Truncated = bound(p.Events, l.opts.PageBytes)
 	p.Last = l.tail.lastID()
 	if after != eventlog.ZeroID && (l.opts.MaxEvents > 0 || l.opts.MaxAge > 0) {
 		gap, err := l.gap(ctx, user, after)
@@ -165,7 +272,7 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 
 // limits are the retention limits as of now.
 func (l *Log) limits() limits {
-	lim := limits{maxEvents: l.opts.MaxEvents}
+	lim := limits{maxEvents: l.opts.MaxEvents, pageBytes: l.opts.PageBytes}
 	if l.opts.MaxAge > 0 {
 		lim.cutoff = l.opts.Now().Add(-l.opts.MaxAge)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -37,6 +38,48 @@ func (l *Log) Stats() (eventlog.Stats, error) {
 		}
 	}
 	return s, nil
+}
+
+// counts back Counts: the stream's figures as of the follower's last
+// check (every Options.FollowerCheck), so a scrape asks JetStream nothing.
+type counts struct {
+	events, broadcasts, bytes atomic.Uint64
+	users                     atomic.Int64
+}
+
+// refreshCounts asks the stream for its figures and keeps them for
+// Counts.
+func (l *Log) refreshCounts(ctx context.Context) (*jetstream.StreamInfo, error) {
+	b := l.subj.user("")
+	info, err := l.st.Info(ctx, jetstream.WithSubjectFilter(b))
+	if err != nil {
+		return nil, err
+	}
+	bc := info.State.Subjects[b]
+	users := int64(info.State.NumSubjects)
+	if bc > 0 {
+		users--
+	}
+	l.counts.events.Store(info.State.Msgs)
+	l.counts.broadcasts.Store(bc)
+	l.counts.bytes.Store(info.State.Bytes)
+	l.counts.users.Store(users)
+	return info, nil
+}
+
+// Counts returns the stream's figures as of the follower's last check
+// (at most Options.FollowerCheck old): reading them costs nothing. Users
+// counts the user subjects holding events; FileBytes is the stream's
+// stored bytes (on each replica). JetStream deletes by its own limits and
+// does not say how many, so Deleted and the background counters of
+// eventlog stay zero.
+func (l *Log) Counts() eventlog.Counts {
+	return eventlog.Counts{
+		Users:      l.counts.users.Load(),
+		Events:     l.counts.events.Load(),
+		Broadcasts: l.counts.broadcasts.Load(),
+		FileBytes:  int64(l.counts.bytes.Load()),
+	}
 }
 
 // ErrNoSnapshot is returned by SnapshotSized: a JetStream stream is backed

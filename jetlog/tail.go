@@ -71,6 +71,7 @@ func (t *tail) lastID() eventlog.ID {
 type limits struct {
 	maxEvents int
 	cutoff    time.Time // events published before this are gone; zero = none
+	pageBytes int       // a page's data bound; 0 = none
 }
 
 // read answers from memory when after >= seq(floor) and no hole lies
@@ -109,7 +110,9 @@ func (t *tail) read(user string, after uint64, limit int, lim limits) (p eventlo
 		}
 		skipU, skipB = max(nu-lim.maxEvents, 0), max(nb-lim.maxEvents, 0)
 	}
-	lost := skipU > 0 || skipB > 0
+	// through is the newest event skipped as deleted: the hole's end.
+	var through eventlog.ID
+	size := 0
 	for ; i < len(t.events) && len(p.Events) < limit; i++ {
 		e := t.events[i]
 		switch {
@@ -117,20 +120,55 @@ func (t *tail) read(user string, after uint64, limit int, lim limits) (p eventlo
 			continue
 		case e.User == "" && skipB > 0:
 			skipB--
+			through = e.ID
 			continue
 		case e.User != "" && skipU > 0:
 			skipU--
+			through = e.ID
 			continue
 		case !lim.cutoff.IsZero() && e.Time.Before(lim.cutoff):
-			lost = true
+			through = e.ID
 			continue
 		}
+		if lim.pageBytes > 0 && size >= lim.pageBytes && len(p.Events) > 0 {
+			p.Truncated = true
+			break
+		}
 		p.Events = append(p.Events, e)
+		size += len(e.Data) + len(e.Name)
 	}
-	if lost && after > 0 { // from the oldest retained is no gap
-		p.Gap = &eventlog.Gap{}
+	if through != eventlog.ZeroID && after > 0 { // from the oldest retained is no gap
+		p.Gap = &eventlog.Gap{Through: through}
 	}
 	return p, true, false
+}
+
+// issued says whether the tail can tell that id was issued by the
+// stream (sure), and if so whether it was (known): every sequence above
+// floor and at most last is held unless it lies in a hole or was not an
+// event of this log.
+func (t *tail) issued(id eventlog.ID) (known, sure bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	seq := seqOf(id)
+	if id == t.floor || id == t.last {
+		return true, true
+	}
+	if seq <= seqOf(t.floor) || seq > seqOf(t.last) {
+		return false, false
+	}
+	for _, h := range t.holes {
+		if seq >= h.from && seq <= h.to {
+			return false, false
+		}
+	}
+	i, found := slices.BinarySearchFunc(t.events, seq, func(e eventlog.Event, s uint64) int {
+		return cmpU(seqOf(e.ID), s)
+	})
+	if !found {
+		return false, true // a message the follower skipped: not an event
+	}
+	return t.events[i].ID == id, true
 }
 
 // upper returns the sequence up to which a read that the tail could not

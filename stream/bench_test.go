@@ -113,17 +113,21 @@ const probes = 30
 // probe at a time, each sent once the server has written the previous to
 // every subscriber, for the latency of fanning one event out.
 // cache=off formats each frame per subscriber instead of sharing it.
+// detach=off serves every stream on net/http's goroutines, as before
+// streams were detached.
 func BenchmarkFanout(b *testing.B) {
 	for _, subs := range []int{1000, 10000} {
 		for _, cache := range []bool{true, false} {
 			name := fmt.Sprintf("subs=%d/cache=%s", subs, map[bool]string{true: "on", false: "off"}[cache])
-			b.Run(name, func(b *testing.B) { benchFanout(b, subs, cache) })
+			b.Run(name, func(b *testing.B) { benchFanout(b, subs, cache, true) })
 		}
+		b.Run(fmt.Sprintf("subs=%d/detach=off", subs), func(b *testing.B) { benchFanout(b, subs, true, false) })
 	}
 }
 
-func benchFanout(b *testing.B, subs int, cache bool) {
+func benchFanout(b *testing.B, subs int, cache, detach bool) {
 	ts := benchServer(b, cache)
+	ts.h.noDetach = !detach
 	out, _ := benchClients(b, ts, "fanout", subs)
 	pad := strings.Repeat("x", 120) // the size of a typical notification
 	publish := func(name string) {
@@ -201,7 +205,7 @@ func BenchmarkReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		n := 0
-		for m := range c.events {
+		for m := range c.Events() {
 			if m.Event == "n" {
 				n++
 			}
@@ -209,9 +213,9 @@ func BenchmarkReplay(b *testing.B) {
 				break
 			}
 		}
-		c.close()
+		c.Close()
 		if n != total {
-			b.Fatalf("replayed %d of %d: %v", n, total, c.err)
+			b.Fatalf("replayed %d of %d: %v", n, total, c.Err())
 		}
 		elapsed += time.Since(start)
 		runs++
@@ -421,7 +425,7 @@ func BenchmarkSendPage(b *testing.B) {
 				h.frames = nil
 			}
 			w := &discardWriter{h: http.Header{}}
-			s := &session{h: h, w: w, rc: http.NewResponseController(w), sub: &subscriber{}, timer: time.NewTimer(time.Hour)}
+			s := &session{h: h, out: httpSink{w, http.NewResponseController(w)}, sub: &subscriber{}, timer: time.NewTimer(time.Hour)}
 			defer s.timer.Stop()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -26,8 +26,16 @@
 // Options.WriteTimeout is closed; it resumes from its id when it returns.
 // Hub.Close ends every stream cleanly so that clients reconnect elsewhere.
 //
-// Each event's frame is formatted once and shared by every subscriber that
-// sends it. WriteMessage and Parser are the wire format on its own: the
-// formatter refuses fields that would inject SSE lines, and the parser
-// follows the WHATWG rules a browser applies.
+// Once its headers are written, an HTTP/1.1 stream is detached from
+// net/http (hijacked; the stream writes its chunked body itself, and one
+// epoll watcher per process notices clients going away), so that an idle
+// stream costs one small goroutine and a few KiB instead of net/http's
+// two goroutines and buffers. http.Server.Shutdown does not wait for
+// detached streams: call Hub.Wait after Hub.Close. HTTP/2 streams stay on
+// net/http.
+//
+// Each event's frame is formatted once (with the sse package) and shared
+// by every subscriber that sends it. The handler reads through Source, a
+// small interface it declares, so it knows nothing of which store holds
+// the log, nor of routes or auth.
 package stream

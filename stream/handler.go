@@ -41,8 +41,9 @@ const (
 	DefaultWriteTimeout = 30 * time.Second
 )
 
-// pageSize is how many events a stream reads from the log at a time. It
-// is all a subscriber ever holds: the log is the buffer.
+// pageSize is how many events a stream reads from the log at a time (the
+// log also bounds a page in bytes, see eventlog.Options.PageBytes). It is
+// all a subscriber ever holds: the log is the buffer.
 const pageSize = 256
 
 // maxEcho bounds how much of a client's resume point is echoed back.
@@ -58,6 +59,9 @@ type Handler struct {
 	frames *frameCache // nil formats per subscriber (benchmark baseline)
 
 	retryFrame   []byte
+	clearIdle    bool // the heartbeat may come after a write deadline: clear it while idle
+	watcher      *closeWatcher
+	noDetach     bool // serve every stream on net/http's goroutines (benchmark baseline)
 	deadlineWarn sync.Once
 	flushWarn    sync.Once
 }
@@ -77,7 +81,8 @@ func NewHandler(src Source, hub *Hub, opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{src: src, hub: hub, opts: opts, log: opts.Logger, frames: new(frameCache)}
+	h := &Handler{src: src, hub: hub, opts: opts, log: opts.Logger, frames: new(frameCache), watcher: newCloseWatcher()}
+	h.clearIdle = opts.Heartbeat > opts.WriteTimeout/2
 	h.retryFrame = []byte("retry: " + strconv.FormatInt(opts.Retry.Milliseconds(), 10) + "\n\n")
 	return h
 }
@@ -87,6 +92,14 @@ func NewHandler(src Source, hub *Hub, opts Options) *Handler {
 // and validated user. The resume point is the Last-Event-ID header, else
 // the lastEventId query parameter; see the package doc for what is sent.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
+	h.ServeUntil(w, r, user, time.Time{})
+}
+
+// ServeUntil is Serve for a stream that must end cleanly at end (its
+// credential expires then): the response body closes, and the client
+// reconnects with a fresh credential and resumes after the last id it
+// saw. A zero end never ends the stream.
+func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache, no-transform")
@@ -97,7 +110,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
-	s := &session{h: h, w: w, rc: rc, user: user, sub: &subscriber{rc: rc}}
+	if h.detach(w, r, rc, user, end) {
+		return
+	}
+	s := &session{h: h, out: httpSink{w, rc}, user: user, endAt: end}
+	s.sub = &subscriber{out: s.out}
 	if !h.hub.join(s.sub) {
 		// Shutting down: a 200 that ends at once makes the browser
 		// retry after retry:, by then against the next server.
@@ -113,7 +130,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
 		// write that did fail stays failed: the writer's error sticks.
 		_ = s.setDeadline(time.Now().Add(h.opts.WriteTimeout))
 	}()
-	s.run(r)
+	s.run(r.Context(), resumePoint(r))
 }
 
 // resumePoint returns the client's resume point, trimmed: the header wins

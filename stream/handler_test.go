@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/internal/testkit"
 	"github.com/sselog/sselog/sse"
 )
 
@@ -33,9 +34,9 @@ func decode[T any](tb testing.TB, data string) T {
 // expectConnected reads the connected event and checks its data.
 func expectConnected(tb testing.TB, c *sseClient, user, lastEventID string) {
 	tb.Helper()
-	m, ok := c.next(tb, wait)
+	m, ok := c.Recv(wait)
 	if !ok {
-		tb.Fatalf("stream ended before connected: %v", c.err)
+		tb.Fatalf("stream ended before connected: %v", c.Err())
 	}
 	require.Equal(tb, "connected", m.Event)
 	require.Equal(tb, "", m.ID, "connected must not carry an id")
@@ -48,9 +49,9 @@ func expectConnected(tb testing.TB, c *sseClient, user, lastEventID string) {
 
 func expectGap(tb testing.TB, c *sseClient, want gapData) {
 	tb.Helper()
-	m, ok := c.next(tb, wait)
+	m, ok := c.Recv(wait)
 	if !ok {
-		tb.Fatalf("stream ended before gap: %v", c.err)
+		tb.Fatalf("stream ended before gap: %v", c.Err())
 	}
 	require.Equal(tb, "gap", m.Event, "data %s", m.Data)
 	assert.Equal(tb, want, decode[gapData](tb, m.Data))
@@ -60,9 +61,9 @@ func expectGap(tb testing.TB, c *sseClient, want gapData) {
 func expectEvents(tb testing.TB, c *sseClient, ids ...eventlog.ID) {
 	tb.Helper()
 	for i, id := range ids {
-		m, ok := c.next(tb, wait)
+		m, ok := c.Recv(wait)
 		if !ok {
-			tb.Fatalf("stream ended at event %d: %v", i, c.err)
+			tb.Fatalf("stream ended at event %d: %v", i, c.Err())
 		}
 		require.Equal(tb, id.String(), m.ID, "event %d (%s %s)", i, m.Event, m.Data)
 	}
@@ -162,7 +163,7 @@ func TestResumePoint(t *testing.T) {
 			live := ts.append(t, "u", "n", `"live"`)
 			expectEvents(t, c, live)
 			lives = append(lives, live) // later cases replay it too
-			c.close()
+			c.Close()
 		})
 	}
 }
@@ -172,7 +173,7 @@ func TestNoResumePointIsLiveTail(t *testing.T) {
 	ts.append(t, "u", "", `"old"`)
 	c := ts.connect(t, "u", "", "")
 	expectConnected(t, c, "u", "")
-	require.True(t, c.quiet(100*time.Millisecond), "nothing replayed")
+	require.True(t, c.Quiet(100*time.Millisecond), "nothing replayed")
 	live := ts.append(t, "u", "", `"new"`)
 	expectEvents(t, c, live)
 }
@@ -182,7 +183,7 @@ func TestTwoTabsOfOneUserBothReceiveEverything(t *testing.T) {
 	tabs := []*sseClient{ts.connect(t, "alice", "", ""), ts.connect(t, "alice", "", "")}
 	other := ts.connect(t, "bob", "", "")
 	for _, c := range append(tabs, other) {
-		m, ok := c.next(t, wait)
+		m, ok := c.Recv(wait)
 		require.True(t, ok)
 		require.Equal(t, "connected", m.Event)
 	}
@@ -245,7 +246,7 @@ func TestGapForInvalidResumePoint(t *testing.T) {
 			raw := tc.header + tc.query
 			expectConnected(t, c, "u", raw)
 			expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: raw, OldestID: first.String()})
-			require.True(t, c.quiet(50*time.Millisecond), "live tail only: nothing replayed")
+			require.True(t, c.Quiet(50*time.Millisecond), "live tail only: nothing replayed")
 			live := ts.append(t, "u", "", `"live"`)
 			expectEvents(t, c, live)
 		})
@@ -265,7 +266,7 @@ func TestGapForUnknownFutureID(t *testing.T) {
 	c := ts.connect(t, "u", "", future.String())
 	expectConnected(t, c, "u", future.String())
 	expectGap(t, c, gapData{Reason: gapUnknown, LastEventID: future.String(), OldestID: first.String()})
-	require.True(t, c.quiet(50*time.Millisecond))
+	require.True(t, c.Quiet(50*time.Millisecond))
 	live := ts.append(t, "u", "", `2`)
 	expectEvents(t, c, live)
 }
@@ -274,7 +275,7 @@ func TestHeartbeatOnIdleStream(t *testing.T) {
 	ts := newServer(t, eventlog.Options{}, Options{Heartbeat: 30 * time.Millisecond})
 	c := ts.connect(t, "u", "", "")
 	expectConnected(t, c, "u", "")
-	waitFor(t, wait, "two heartbeats", func() bool { return c.comments.Load() >= 2 })
+	waitFor(t, wait, "two heartbeats", func() bool { return c.Comments() >= 2 })
 	// Counted after the write returns, which may follow the client's read.
 	require.Eventually(t, func() bool { return ts.hub.Stats().Heartbeats >= 2 }, wait, time.Millisecond)
 	// Heartbeats are comments: the stream still works.
@@ -299,7 +300,7 @@ func TestNoHeartbeatWhileBusy(t *testing.T) {
 		t.Logf("the machine stalled for %v: a heartbeat could be due, not checking", maxGap)
 		return
 	}
-	assert.Zero(t, c.comments.Load(), "events at most %v apart leave no %v silence", maxGap, hb)
+	assert.Zero(t, c.Comments(), "events at most %v apart leave no %v silence", maxGap, hb)
 }
 
 func TestHubCloseEndsStreamsAndAnswersLaterRequests(t *testing.T) {
@@ -319,18 +320,18 @@ func TestHubCloseEndsStreamsAndAnswersLaterRequests(t *testing.T) {
 		t.Fatal("Done not closed")
 	}
 	for _, c := range cs {
-		_, ok := c.next(t, wait)
+		_, ok := c.Recv(wait)
 		require.False(t, ok, "stream ended")
-		require.ErrorIs(t, c.err, io.EOF, "cleanly, at a frame boundary")
+		require.ErrorIs(t, c.Err(), io.EOF, "cleanly, at a frame boundary")
 	}
 	waitFor(t, wait, "no subscribers", func() bool { return ts.hub.Stats().Subscribers == 0 })
 
 	// A later request gets 200, retry: and an immediate end.
 	c := ts.connect(t, "u", "", "")
-	_, ok := c.next(t, wait)
+	_, ok := c.Recv(wait)
 	require.False(t, ok)
-	require.ErrorIs(t, c.err, io.EOF)
-	assert.Equal(t, 3*time.Second, c.p.Retry())
+	require.ErrorIs(t, c.Err(), io.EOF)
+	assert.Equal(t, 3*time.Second, c.Retry())
 }
 
 // A Source whose reads fail ends the stream (the browser retries) without
@@ -345,9 +346,9 @@ func TestReadErrorEndsStream(t *testing.T) {
 	ts := newServer(t, eventlog.Options{}, Options{}, func(l *eventlog.Log) Source { return failingSource{l} })
 	c := ts.connect(t, "u", "", "")
 	expectConnected(t, c, "u", "")
-	_, ok := c.next(t, wait)
+	_, ok := c.Recv(wait)
 	require.False(t, ok)
-	require.ErrorIs(t, c.err, io.EOF)
+	require.ErrorIs(t, c.Err(), io.EOF)
 }
 
 // blockingSource holds every read until release is closed.
@@ -367,7 +368,7 @@ func TestHeadersFlushedBeforeTheLogIsRead(t *testing.T) {
 	// An invalid resume point makes the handler read the log (for the
 	// gap's oldestId) before its first frame.
 	c := ts.connect(t, "u", "garbage", "")
-	require.True(t, c.quiet(50*time.Millisecond), "no frame while the read is held")
+	require.True(t, c.Quiet(50*time.Millisecond), "no frame while the read is held")
 	close(release)
 	expectConnected(t, c, "u", "garbage")
 	expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: "garbage"})
@@ -403,9 +404,9 @@ func TestHTTP2(t *testing.T) {
 	require.NoError(t, err)
 	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
-	c := startClient(ctx, cancel, resp)
-	t.Cleanup(c.close)
+	c := testkit.Read(ctx, cancel, resp).Bind(t)
 	require.Equal(t, 2, resp.ProtoMajor)
+	assert.Equal(t, int64(0), hub.Stats().Detached, "HTTP/2 streams stay on net/http")
 	assert.Empty(t, resp.Header.Get("Connection"), "no connection-specific header in HTTP/2")
 	expectConnected(t, c, "u", eventlog.ZeroID.String())
 	second, err := l.Append(ctx, eventlog.Input{Data: []byte("2")})
@@ -413,7 +414,7 @@ func TestHTTP2(t *testing.T) {
 	expectEvents(t, c, first, second)
 
 	hub.Close()
-	_, ok := c.next(t, wait)
+	_, ok := c.Recv(wait)
 	require.False(t, ok)
-	require.ErrorIs(t, c.err, io.EOF, "the stream ended cleanly")
+	require.ErrorIs(t, c.Err(), io.EOF, "the stream ended cleanly")
 }

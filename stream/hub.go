@@ -1,7 +1,7 @@
 package stream
 
 import (
-	"net/http"
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,12 +12,14 @@ import (
 // wakes it); it counts subscribers and what they were sent, and ends every
 // stream on Close. The zero value is not usable; call NewHub.
 type Hub struct {
-	mu     sync.Mutex
-	subs   map[*subscriber]struct{}
-	closed bool
-	done   chan struct{}
+	mu       sync.Mutex
+	subs     map[*subscriber]struct{}
+	closed   bool
+	done     chan struct{}
+	detached sync.WaitGroup // streams served off net/http's goroutines
 
 	subscribers atomic.Int64
+	detachedN   atomic.Int64
 	delivered   atomic.Uint64
 	replayed    atomic.Uint64
 	heartbeats  atomic.Uint64
@@ -28,6 +30,7 @@ type Hub struct {
 // HubStats are the hub's counters since NewHub.
 type HubStats struct {
 	Subscribers int64  // streams open now
+	Detached    int64  // of which served off net/http (HTTP/1.1, see Handler.Serve)
 	Delivered   uint64 // event frames written, replayed ones included
 	Replayed    uint64 // event frames written while catching up from a resume point
 	Heartbeats  uint64 // heartbeat comments written
@@ -37,11 +40,29 @@ type HubStats struct {
 
 // subscriber is one open stream as the hub sees it.
 type subscriber struct {
-	rc *http.ResponseController
+	out sink
 	// writing is set while the stream's handler may be blocked in a
 	// write. Close interrupts only those: a deadline set on an idle
 	// HTTP/2 stream would reset it instead of letting it end cleanly.
 	writing atomic.Bool
+	// stopc, for a detached stream only, is closed (once, by stop) when
+	// the stream must end: the hub closed or the client went away.
+	stopc   chan struct{}
+	stopped atomic.Bool
+	gone    atomic.Bool // the client went away
+}
+
+// leave ends a detached stream whose client went away.
+func (s *subscriber) leave() {
+	s.gone.Store(true)
+	s.stop()
+}
+
+// stop ends a detached stream: it wakes it wherever it waits.
+func (s *subscriber) stop() {
+	if s.stopc != nil && s.stopped.CompareAndSwap(false, true) {
+		close(s.stopc)
+	}
 }
 
 // NewHub returns an open hub.
@@ -52,9 +73,13 @@ func NewHub() *Hub {
 // Done is closed when Close is called.
 func (h *Hub) Done() <-chan struct{} { return h.done }
 
+// closeGrace is how long Close lets a stream that is writing finish its
+// write before the write deadline cuts it.
+const closeGrace = 250 * time.Millisecond
+
 // Close refuses new subscribers and ends every open stream: idle streams
 // see Done and return, and a stream blocked writing to a stalled client
-// has its write deadline moved to now. It is idempotent and returns
+// has its write deadline moved to closeGrace from now. It is idempotent and returns
 // without waiting for the handlers, so it suits
 // http.Server.RegisterOnShutdown.
 func (h *Hub) Close() {
@@ -65,14 +90,38 @@ func (h *Hub) Close() {
 	}
 	h.closed = true
 	close(h.done)
-	now := time.Now()
+	// A writer that is not stalled finishes within the grace, sees done
+	// and ends its response cleanly, replacing this deadline; only a
+	// stalled one is cut. A deadline of now would also cut a healthy
+	// HTTP/2 stream mid-exit: its timer resets the stream (INTERNAL_ERROR)
+	// instead of ending it.
+	cut := time.Now().Add(closeGrace)
 	for s := range h.subs {
 		// After close(done): a handler that has not yet seen done has
 		// either set writing (and is interrupted here) or will see done
 		// before its next write.
 		if s.writing.Load() {
-			_ = s.rc.SetWriteDeadline(now)
+			_ = s.out.SetWriteDeadline(cut)
 		}
+		s.stop()
+	}
+}
+
+// Wait waits until every stream detached from net/http (see
+// Handler.Serve) has ended, or ctx ends. http.Server.Shutdown does not
+// wait for those: call Wait after Close and Shutdown, before closing the
+// log.
+func (h *Hub) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.detached.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -80,6 +129,7 @@ func (h *Hub) Close() {
 func (h *Hub) Stats() HubStats {
 	return HubStats{
 		Subscribers: h.subscribers.Load(),
+		Detached:    h.detachedN.Load(),
 		Delivered:   h.delivered.Load(),
 		Replayed:    h.replayed.Load(),
 		Heartbeats:  h.heartbeats.Load(),
@@ -88,12 +138,17 @@ func (h *Hub) Stats() HubStats {
 	}
 }
 
-// join registers s; false once the hub is closed.
+// join registers s; false once the hub is closed. A detached stream (s
+// with a stop channel) counts for Wait until leave.
 func (h *Hub) join(s *subscriber) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return false
+	}
+	if s.stopc != nil {
+		h.detached.Add(1)
+		h.detachedN.Add(1)
 	}
 	h.subs[s] = struct{}{}
 	h.subscribers.Add(1)
@@ -108,8 +163,15 @@ func (h *Hub) leave(s *subscriber) {
 	if _, ok := h.subs[s]; ok {
 		delete(h.subs, s)
 		h.subscribers.Add(-1)
+		if s.stopc != nil {
+			h.detachedN.Add(-1)
+		}
 	}
 }
+
+// release marks a detached stream's end for Wait, once its connection is
+// closed.
+func (h *Hub) release() { h.detached.Done() }
 
 func (h *Hub) isClosed() bool {
 	select {

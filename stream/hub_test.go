@@ -134,12 +134,12 @@ func TestHubRace(t *testing.T) {
 					return
 				}
 				for range i % 3 {
-					if _, ok := <-c.events; !ok {
+					if _, ok := <-c.Events(); !ok {
 						break
 					}
 				}
 				_ = ts.hub.Stats()
-				c.close()
+				c.Close()
 			}
 		})
 	}

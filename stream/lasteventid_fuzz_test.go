@@ -142,12 +142,12 @@ func openingMessages(t *testing.T, ts *testServer, header, query string) []sse.M
 	if err != nil {
 		t.Fatalf("dial with header %q query %q: %v", header, query, err)
 	}
-	defer c.close()
-	if c.resp.StatusCode != http.StatusOK || c.resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("status %d %q", c.resp.StatusCode, c.resp.Header.Get("Content-Type"))
+	defer c.Close()
+	if c.Resp.StatusCode != http.StatusOK || c.Resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("status %d %q", c.Resp.StatusCode, c.Resp.Header.Get("Content-Type"))
 	}
 	deadline := time.After(10 * time.Second)
-	for c.comments.Load() == 0 {
+	for c.Comments() == 0 {
 		select {
 		case <-deadline:
 			t.Fatal("no heartbeat within 10 s")
@@ -158,7 +158,7 @@ func openingMessages(t *testing.T, ts *testServer, header, query string) []sse.M
 	var out []sse.Message
 	for {
 		select {
-		case m, ok := <-c.events:
+		case m, ok := <-c.Events():
 			if !ok {
 				return out
 			}

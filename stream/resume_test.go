@@ -113,7 +113,7 @@ func subscribeUntilEnd(t *testing.T, ts *testServer, user string, rng *rand.Rand
 		for n := -1; n < budget; n++ {
 			m, ok := nextOrFail(t, c)
 			if !ok {
-				c.close()
+				c.Close()
 				return got, reconnects
 			}
 			switch {
@@ -126,12 +126,12 @@ func subscribeUntilEnd(t *testing.T, ts *testServer, user string, rng *rand.Rand
 				got = append(got, m)
 				last = m.ID
 				if m.Event == "end" {
-					c.close()
+					c.Close()
 					return got, reconnects
 				}
 			}
 		}
-		c.close()
+		c.Close()
 		if rng.IntN(4) == 0 {
 			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
 		}
@@ -140,9 +140,9 @@ func subscribeUntilEnd(t *testing.T, ts *testServer, user string, rng *rand.Rand
 
 func nextOrFail(t *testing.T, c *sseClient) (sse.Message, bool) {
 	select {
-	case m, ok := <-c.events:
+	case m, ok := <-c.Events():
 		if !ok {
-			t.Errorf("stream ended: %v", c.err)
+			t.Errorf("stream ended: %v", c.Err())
 		}
 		return m, ok
 	case <-time.After(wait):

@@ -17,33 +17,70 @@ var heartbeatFrame = []byte(": heartbeat\n")
 // wrote, and it holds at most one page of events at a time.
 type session struct {
 	h    *Handler
-	w    http.ResponseWriter
-	rc   *http.ResponseController
+	out  sink
 	user string
 	sub  *subscriber
 
 	cursor     eventlog.ID
-	catchingUp bool      // replaying from a resume point, not yet at the tail
-	deadlineAt time.Time // when the write deadline was last pushed forward
-	noDeadline bool      // the writer cannot set deadlines
+	gapThrough eventlog.ID // the hole last reported by a gap event
+	raw        string      // the client's resume point, as sent
+	resumed    bool        // raw is an id to replay after
+	firstRead  bool        // the next read is the first after connecting
+	catchingUp bool        // replaying from a resume point, not yet at the tail
+	deadlineAt time.Time   // when the write deadline was last pushed forward
+	noDeadline bool        // the writer cannot set deadlines
 	timer      *time.Timer
 	scratch    []byte // per-subscriber formatting when the cache is off
+
+	// endAt is when the stream ends cleanly (zero: never): its
+	// credential's expiry, or for a detached stream the request
+	// context's deadline if that comes first.
+	endAt time.Time
+
+	// A detached stream (see detach.go) also has its connection.
+	conn    *chunkedConn
+	unwatch func()
 }
 
-func (s *session) run(r *http.Request) {
+// run serves a stream on the handler's goroutine until ctx ends.
+func (s *session) run(ctx context.Context, raw string) {
 	if err := s.flushHeaders(); err != nil {
 		s.writeFailed(err)
 		return
 	}
-	ctx := r.Context()
-	raw := resumePoint(r)
+	s.timer = time.NewTimer(s.h.opts.Heartbeat)
+	defer s.timer.Stop()
+	s.resetTimer()
+	if !s.start(raw) {
+		return
+	}
+	for {
+		if ctx.Err() != nil || s.expired() {
+			return
+		}
+		uc, bc, full, ok := s.step()
+		if !ok {
+			return
+		}
+		if full {
+			continue
+		}
+		if !s.wait(ctx, uc, bc) {
+			return
+		}
+	}
+}
+
+// start sends the connected event (and a gap for a resume point that is
+// not an id) and places the cursor; false means the stream is over.
+func (s *session) start(raw string) bool {
+	s.raw, s.firstRead = raw, true
 	first := controlFrame("connected", connectedData{
 		UserID:      s.user,
 		Timestamp:   time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		LastEventID: sse.Clip(raw, maxEcho),
 	}, s.h.opts.Retry)
 
-	resumed := false
 	switch id, err := eventlog.ParseID(raw); {
 	case raw == "":
 		s.cursor = s.h.src.Last()
@@ -54,77 +91,75 @@ func (s *session) run(r *http.Request) {
 		oldest, err := s.oldest()
 		if err != nil {
 			s.readFailed(err)
-			return
+			return false
 		}
 		first = append(first, controlFrame("gap", gapData{gapInvalid, sse.Clip(raw, maxEcho), idText(oldest)}, 0)...)
 		s.h.hub.gaps.Add(1)
 		s.cursor = s.h.src.Last()
 	default:
-		s.cursor, resumed, s.catchingUp = id, true, true
+		s.cursor, s.resumed, s.catchingUp = id, true, true
 	}
-
-	s.timer = time.NewTimer(s.h.opts.Heartbeat)
-	defer s.timer.Stop()
 	if err := s.send(first, nil); err != nil {
 		s.writeFailed(err)
-		return
+		return false
 	}
-	s.loop(ctx, raw, resumed)
+	return true
 }
 
-// loop replays from the cursor, then follows the tail: it takes the wake
-// channels before each read, so a commit landing after the read still
-// wakes it, and it never holds more than one page.
-func (s *session) loop(ctx context.Context, raw string, resumed bool) {
-	for firstRead := true; ; firstRead = false {
-		if ctx.Err() != nil {
-			return
-		}
-		uc, bc := s.h.src.Changed(s.user), s.h.src.Changed("")
-		page, err := s.h.src.ReadAfter(s.user, s.cursor, pageSize)
+// step reads one page after the cursor and sends it. It takes the wake
+// channels before the read, so a commit landing after the read still
+// wakes the caller, which waits on them unless the page was full. false
+// means the stream is over.
+func (s *session) step() (uc, bc <-chan struct{}, full, ok bool) {
+	firstRead := s.firstRead
+	s.firstRead = false
+	uc, bc = s.h.src.Changed(s.user), s.h.src.Changed("")
+	page, err := s.h.src.ReadAfter(s.user, s.cursor, pageSize)
+	if err != nil {
+		s.readFailed(err)
+		return nil, nil, false, false
+	}
+	var gap []byte
+	switch {
+	case firstRead && s.resumed && page.Unknown:
+		// Never issued by this log (say, an id from after the backup
+		// this file was restored from, however many events came
+		// since): report it rather than guess, and follow the tail.
+		oldest, err := s.oldest()
 		if err != nil {
 			s.readFailed(err)
-			return
+			return nil, nil, false, false
 		}
-		var gap []byte
-		switch {
-		case firstRead && resumed && s.cursor.Compare(page.Last) > 0:
-			// Never issued by this log (say, restored from an older
-			// backup): report it rather than guess, and follow the tail.
-			oldest, err := s.oldest()
-			if err != nil {
-				s.readFailed(err)
-				return
-			}
-			gap = controlFrame("gap", gapData{gapUnknown, sse.Clip(raw, maxEcho), idText(oldest)}, 0)
-			s.cursor = page.Last
-		case page.Gap != nil:
-			last := s.cursor.String()
-			if firstRead {
-				last = sse.Clip(raw, maxEcho)
-			}
-			gap = controlFrame("gap", gapData{gapRetention, last, idText(page.Gap.Oldest)}, 0)
+		gap = controlFrame("gap", gapData{gapUnknown, sse.Clip(s.raw, maxEcho), idText(oldest)}, 0)
+		s.cursor, page.Events = page.Last, nil
+	case page.Gap != nil && page.Gap.Through.Compare(s.gapThrough) > 0:
+		// One hole, one gap: later pages below the same mark (more
+		// broadcasts, or nothing yet) are the hole already told.
+		s.gapThrough = page.Gap.Through
+		last := s.cursor.String()
+		if firstRead {
+			last = sse.Clip(s.raw, maxEcho)
 		}
-		if gap != nil {
-			s.h.hub.gaps.Add(1)
-		}
-		if err := s.send(gap, page.Events); err != nil {
-			s.writeFailed(err)
-			return
-		}
-		if len(page.Events) == pageSize {
-			continue
-		}
-		s.catchingUp = false
-		if !s.wait(ctx, uc, bc) {
-			return
-		}
+		gap = controlFrame("gap", gapData{gapRetention, last, idText(page.Gap.Oldest)}, 0)
 	}
+	if gap != nil {
+		s.h.hub.gaps.Add(1)
+	}
+	if err := s.send(gap, page.Events); err != nil {
+		s.writeFailed(err)
+		return nil, nil, false, false
+	}
+	if len(page.Events) == pageSize || page.Truncated {
+		return uc, bc, true, true // more to replay: a page is bounded in count and in bytes
+	}
+	s.catchingUp = false
+	return uc, bc, false, true
 }
 
 // wait blocks until there may be something to read, writing heartbeats
 // meanwhile; false means the stream is over.
 func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
+	s.idle()
 	for {
 		select {
 		case <-ctx.Done():
@@ -136,13 +171,38 @@ func (s *session) wait(ctx context.Context, uc, bc <-chan struct{}) bool {
 		case <-bc:
 			return true
 		case <-s.timer.C:
-			if err := s.send(heartbeatFrame, nil); err != nil {
+			if s.expired() {
+				return false // the credential expired: end cleanly, the client comes back with a new one
+			}
+			if err := s.heartbeat(); err != nil {
 				s.writeFailed(err)
 				return false
 			}
-			s.h.hub.heartbeats.Add(1)
+			s.idle()
 		}
 	}
+}
+
+// idle clears the write deadline before the stream waits, when the next
+// heartbeat may come after it: over HTTP/2 a deadline that passes while
+// nothing is written resets the stream. The next write arms it again.
+// With the usual settings (heartbeat at most half the write timeout) the
+// deadline is always pushed forward before it can pass, and this costs
+// nothing.
+func (s *session) idle() {
+	if !s.h.clearIdle || s.noDeadline || s.deadlineAt.IsZero() {
+		return
+	}
+	_ = s.setDeadline(time.Time{})
+	s.deadlineAt = time.Time{}
+}
+
+func (s *session) heartbeat() error {
+	if err := s.send(heartbeatFrame, nil); err != nil {
+		return err
+	}
+	s.h.hub.heartbeats.Add(1)
+	return nil
 }
 
 // send writes pre (a control frame or comment, may be nil) and events'
@@ -175,7 +235,7 @@ func (s *session) send(pre []byte, events []eventlog.Event) error {
 		}
 		n++
 	}
-	if err := s.rc.Flush(); err != nil {
+	if err := s.out.Flush(); err != nil {
 		return err
 	}
 	if n > 0 {
@@ -184,8 +244,18 @@ func (s *session) send(pre []byte, events []eventlog.Event) error {
 			s.h.hub.replayed.Add(uint64(n))
 		}
 	}
-	s.timer.Reset(s.h.opts.Heartbeat)
+	s.resetTimer()
 	return nil
+}
+
+// resetTimer sets the timer to the next heartbeat, or to the stream's end
+// if that comes first.
+func (s *session) resetTimer() {
+	d := s.h.opts.Heartbeat
+	if !s.endAt.IsZero() {
+		d = min(d, max(time.Until(s.endAt), 0))
+	}
+	s.timer.Reset(d)
 }
 
 // write writes b under a write deadline. The deadline is pushed forward
@@ -195,7 +265,7 @@ func (s *session) write(b []byte) error {
 	if err := s.arm(); err != nil {
 		return err
 	}
-	_, err := s.w.Write(b)
+	_, err := s.out.Write(b)
 	return err
 }
 
@@ -226,11 +296,11 @@ func (s *session) flushHeaders() error {
 	if err := s.arm(); err != nil {
 		return err
 	}
-	return s.rc.Flush()
+	return s.out.Flush()
 }
 
 func (s *session) setDeadline(t time.Time) error {
-	err := s.rc.SetWriteDeadline(t)
+	err := s.out.SetWriteDeadline(t)
 	if errors.Is(err, http.ErrNotSupported) {
 		s.noDeadline = true
 		s.h.deadlineWarn.Do(func() {

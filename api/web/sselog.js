@@ -19,7 +19,8 @@
 // and in order. When the browser gives up (readyState CLOSED) the client
 // probes the URL with fetch() to learn the status EventSource hides: 204, 400,
 // 401 and 403 stop it for good, anything else is retried with capped
-// exponential backoff and full jitter.
+// exponential backoff and full jitter (a 429, the server's stream cap, first
+// waits the Retry-After it names).
 
 /** Statuses reported through onStatus. */
 export const CONNECTED = "connected";
@@ -112,6 +113,29 @@ function writeStored(key, value) {
  * aborted as soon as its headers arrive.
  */
 export async function probeStatus(url, signal) {
+  return (await probe(url, signal)).status;
+}
+
+/**
+ * retryAfterMs reads a Retry-After header value (seconds, or an HTTP date)
+ * as a wait in milliseconds, capped at 5 minutes; 0 when absent or bad.
+ */
+export function retryAfterMs(value) {
+  const v = String(value ?? "").trim();
+  let ms = 0;
+  if (/^\d+$/.test(v)) ms = Number(v) * 1000;
+  else if (v) {
+    const at = Date.parse(v);
+    if (Number.isFinite(at)) ms = at - Date.now();
+  }
+  return Math.min(Math.max(0, ms), 300000);
+}
+
+/**
+ * probe is probeStatus with the answer's Retry-After, in ms (0 if none):
+ * a server over its stream cap answers 429 and says when to come back.
+ */
+export async function probe(url, signal) {
   const ctrl = new AbortController();
   const stop = () => ctrl.abort();
   if (signal) signal.addEventListener("abort", stop, { once: true });
@@ -121,9 +145,9 @@ export async function probeStatus(url, signal) {
       cache: "no-store",
       signal: ctrl.signal,
     });
-    return res.status;
+    return { status: res.status, retryAfterMs: retryAfterMs(res.headers.get("Retry-After")) };
   } catch {
-    return 0;
+    return { status: 0, retryAfterMs: 0 };
   } finally {
     ctrl.abort(); // ends a streaming body we never read
     if (signal) signal.removeEventListener("abort", stop);
@@ -135,6 +159,10 @@ export async function probeStatus(url, signal) {
  * status. Options:
  *   url          the stream URL, e.g. "/v1/users/alice/stream" (required)
  *   token        subscriber token, sent as ?token=
+ *   getToken     async () => a fresh token; asked before each reconnect of
+ *                its own (the server ends a stream when its token expires,
+ *                and answers 401 to an expired one), so a 401 stops the
+ *                client only if the fresh token is refused too
  *   events       {name: (data, id, name) => …} for named events ("message"
  *                for unnamed ones); EventSource only delivers names it
  *                listens for, so list every name (null: onMessage only)
@@ -161,12 +189,13 @@ export function subscribe(options) {
   const random = opts.random || Math.random;
 
   let lastId = opts.lastEventId || readStored(opts.storageKey);
+  let token = opts.token;
   let status = "";
   let es = null;
   let timer = 0;
   let attempt = 0;
   let stopped = false;
-  let probe = null;
+  let probing = null;
 
   const report = (err) => {
     if (opts.onError) opts.onError(err);
@@ -218,7 +247,7 @@ export function subscribe(options) {
   const connect = () => {
     timer = 0;
     if (stopped) return;
-    const src = new EventSource(buildUrl(opts.url, { token: opts.token, lastEventId: lastId }));
+    const src = new EventSource(buildUrl(opts.url, { token, lastEventId: lastId }));
     es = src;
     src.onopen = () => {
       attempt = 0;
@@ -248,12 +277,20 @@ export function subscribe(options) {
   // retry runs after the browser gave up: it learns why, then either stops
   // for good or opens a new EventSource after a jittered wait.
   const retry = async () => {
-    probe = new AbortController();
-    const code = await probeStatus(
-      buildUrl(opts.url, { token: opts.token, lastEventId: lastId }),
-      probe.signal,
+    if (opts.getToken) {
+      try {
+        token = (await opts.getToken()) || token;
+      } catch (err) {
+        report(err);
+      }
+      if (stopped) return;
+    }
+    probing = new AbortController();
+    const { status: code, retryAfterMs: after } = await probe(
+      buildUrl(opts.url, { token, lastEventId: lastId }),
+      probing.signal,
     );
-    probe = null;
+    probing = null;
     if (stopped) return;
     if (FINAL_STATUSES.includes(code)) {
       halt();
@@ -262,7 +299,10 @@ export function subscribe(options) {
       report(err);
       return;
     }
-    const wait = backoffDelay(attempt, backoff.baseMs, backoff.maxMs, random);
+    // A 429 (too many streams) says when to come back: wait that long,
+    // plus the jittered backoff so a crowd does not return at once.
+    const wait =
+      (code === 429 ? after : 0) + backoffDelay(attempt, backoff.baseMs, backoff.maxMs, random);
     call(opts.onRetry, { attempt, delay: wait, status: code });
     attempt++;
     timer = setTimeout(connect, wait);
@@ -272,7 +312,7 @@ export function subscribe(options) {
     stopped = true;
     if (timer) clearTimeout(timer);
     timer = 0;
-    if (probe) probe.abort();
+    if (probing) probing.abort();
     if (es) es.close();
     es = null;
     setStatus(DISCONNECTED);

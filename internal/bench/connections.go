@@ -218,21 +218,8 @@ func mirror(ctx context.Context, h *holder, sh *shard) (stop func()) {
 
 // progressFunc calls f every d until stopped, and once more at stop.
 func progressFunc(ctx context.Context, d time.Duration, f func()) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(d)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				f()
-			}
-		}
-	})
-	return func() { cancel(); wg.Wait(); f() }
+	stopTicks := every(ctx, d, f)
+	return func() { stopTicks(); f() }
 }
 
 // child holds a shard in a child process: this tool re-executed with the

@@ -25,6 +25,8 @@ type fanoutScenario struct {
 	size            int
 	publishers      int
 	connectParallel int
+	subsPerUser     int
+	repeat          int
 }
 
 func (s *fanoutScenario) register(fs *flag.FlagSet) {
@@ -36,7 +38,13 @@ func (s *fanoutScenario) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.size, "size", 200, "bytes of JSON data per event")
 	fs.IntVar(&s.publishers, "publishers", 8, "publishes in flight at most, so a slow ack does not slow the rate")
 	fs.IntVar(&s.connectParallel, "connect-parallel", 64, "subscribers connecting at once")
+	fs.IntVar(&s.subsPerUser, "subs-per-user", 1, "with every event a broadcast (--users 0): subscribers sharing each user, as tabs of one person do")
+	fs.IntVar(&s.repeat, "runs", 1, "runs per target, alternating targets, each against a fresh process: the table gives medians, the p99 of the best and the worst run, and the server/ceiling ratio of every run")
 }
+
+func (s *fanoutScenario) runs() int                 { return s.repeat }
+func (s *fanoutScenario) sameKeys() map[string]bool { return map[string]bool{"subscribers": true} }
+func (s *fanoutScenario) spreadKeys() []string      { return []string{"latency_p99_ms"} }
 
 func (s *fanoutScenario) check() error {
 	switch {
@@ -58,6 +66,12 @@ func (s *fanoutScenario) check() error {
 		return errors.New("--publishers must be 1..1000")
 	case s.connectParallel < 1 || s.connectParallel > 10000:
 		return errors.New("--connect-parallel must be 1..10000")
+	case s.subsPerUser < 1 || s.subsPerUser > s.subs:
+		return errors.New("--subs-per-user must be 1..subs")
+	case s.subsPerUser > 1 && s.users > 0:
+		return errors.New("--subs-per-user goes with broadcasts (--users 0); --users already spreads subscribers over users")
+	case s.repeat < 1 || s.repeat > 100:
+		return errors.New("--runs must be 1..100")
 	}
 	return nil
 }
@@ -65,12 +79,20 @@ func (s *fanoutScenario) check() error {
 func (s *fanoutScenario) total() int64 { return int64(float64(s.rate) * s.duration.Seconds()) }
 
 func (s *fanoutScenario) describe() string {
-	return fmt.Sprintf("%d subscribers, %s, %d events/s for %s (%d events of %d B)",
+	d := fmt.Sprintf("%d subscribers, %s, %d events/s for %s (%d events of %d B)",
 		s.subs, usersText(s.users), s.rate, s.duration, s.total(), s.size)
+	if s.subsPerUser > 1 {
+		d += fmt.Sprintf(", %d subscribers per user", s.subsPerUser)
+	}
+	if s.repeat > 1 {
+		d += fmt.Sprintf(", %d runs", s.repeat)
+	}
+	return d
 }
 
 func (s *fanoutScenario) params() map[string]any {
-	return map[string]any{"subs": s.subs, "users": s.users, "rate": s.rate, "duration": s.duration.String(), "size": s.size}
+	return map[string]any{"subs": s.subs, "users": s.users, "rate": s.rate, "duration": s.duration.String(), "size": s.size,
+		"subs_per_user": s.subsPerUser, "runs": s.repeat}
 }
 
 // subUser is subscriber j's user; eventUser is where event k goes ("" =
@@ -78,7 +100,7 @@ func (s *fanoutScenario) params() map[string]any {
 // j%users == k%users.
 func (s *fanoutScenario) subUser(j int) string {
 	if s.users == 0 {
-		return "fan-sub-" + strconv.Itoa(j)
+		return "fan-sub-" + strconv.Itoa(j/max(s.subsPerUser, 1))
 	}
 	return "fan-" + strconv.Itoa(j%s.users)
 }

@@ -188,22 +188,46 @@ func runScenario(ctx context.Context, e env, c *common, name string, sc scenario
 		kinds = append(kinds, "ceiling")
 	}
 	rep := report{Scenario: name, Describe: sc.describe(), Params: sc.params()}
+	runs := 1
+	if r, ok := sc.(repeated); ok {
+		runs = r.runs()
+	}
+	// Several runs alternate the targets (server, ceiling, server, ...),
+	// each against a fresh process, so drifting load on the machine hits
+	// both alike.
+	perKind := make([][]*result, len(kinds))
 	var runErr error
-	for i, kind := range kinds {
-		t, err := startTarget(ctx, e, c, kind, uint32(i)<<22)
-		if err != nil {
-			runErr = err
-			break
+runs:
+	for run := range runs {
+		for i, kind := range kinds {
+			t, err := startTarget(ctx, e, c, kind, uint32(run*len(kinds)+i)<<22)
+			if err != nil {
+				runErr = err
+				break runs
+			}
+			fmt.Fprintf(e.stderr, "bench %s: %s at %s (run %d of %d)\n", rep.Scenario, kind, t.base, run+1, runs)
+			res, err := sc.run(ctx, t)
+			t.stop()
+			if err != nil {
+				runErr = fmt.Errorf("bench %s against %s: %w", rep.Scenario, kind, err)
+				break runs
+			}
+			res.Target, res.URL = kind, t.base.String()
+			perKind[i] = append(perKind[i], res)
 		}
-		fmt.Fprintf(e.stderr, "bench %s: %s at %s\n", rep.Scenario, kind, t.base)
-		res, err := sc.run(ctx, t)
-		t.stop()
-		if err != nil {
-			runErr = fmt.Errorf("bench %s against %s: %w", rep.Scenario, kind, err)
-			break
+	}
+	for _, rs := range perKind {
+		if len(rs) == 1 {
+			rep.Results = append(rep.Results, rs[0])
+		} else if len(rs) > 1 {
+			rep.Results = append(rep.Results, combineRuns(sc.(repeated), rs))
 		}
-		res.Target, res.URL = kind, t.base.String()
-		rep.Results = append(rep.Results, res)
+	}
+	if runs > 1 && runErr == nil {
+		runsNote(&rep, sc.(repeated), perKind)
+	}
+	if f, ok := sc.(interface{ finish(*report) }); ok && runErr == nil {
+		f.finish(&rep)
 	}
 	if len(rep.Results) > 0 {
 		if err := rep.print(e.stdout, c.json); err != nil {

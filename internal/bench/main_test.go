@@ -115,10 +115,13 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 // jsonReport is what --json prints.
 type jsonReport struct {
-	Scenario string             `json:"scenario"`
-	Results  []jsonResult       `json:"results"`
-	Ratios   map[string]float64 `json:"ratios"`
-	OK       bool               `json:"ok"`
+	Scenario string               `json:"scenario"`
+	Results  []jsonResult         `json:"results"`
+	Ratios   map[string]float64   `json:"ratios"`
+	Floor    map[string]float64   `json:"floor"`
+	Notes    []string             `json:"notes"`
+	Spread   map[string][]float64 `json:"spread"`
+	OK       bool                 `json:"ok"`
 }
 
 // runJSON runs a scenario with --json and returns the decoded report and
@@ -163,6 +166,9 @@ func realServer(t *testing.T) string {
 		srv.CloseStreams()
 		hs.CloseClientConnections()
 		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, srv.WaitStreams(ctx))
 		require.NoError(t, lg.Close())
 		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 		require.NoError(t, err)

@@ -98,7 +98,24 @@ func publishPath(user string) string {
 	return "/v1/users/" + url.PathEscape(user) + "/events"
 }
 
+// one reports whether the run is the single-publisher latency case, which
+// is measured against its floor.
+func (s *publishScenario) one() bool { return s.publishers == 1 && s.batch == 1 }
+
+func (s *publishScenario) finish(rep *report) {
+	if s.one() {
+		floorNote(rep)
+	}
+}
+
 func (s *publishScenario) run(ctx context.Context, t *target) (*result, error) {
+	var bare *Histogram
+	if s.one() {
+		var err error
+		if bare, err = bareCommit(s.size); err != nil {
+			return nil, err
+		}
+	}
 	client := httpClient(t.dial, s.publishers)
 	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(ctx)
@@ -148,6 +165,9 @@ func (s *publishScenario) run(ctx context.Context, t *target) (*result, error) {
 	r.add("events_per_s", "events/s acked", rate(acked.Load(), elapsed), unitRate)
 	r.add("requests_per_s", "requests/s", rate(requests.Load(), elapsed), unitRate)
 	r.addLatency("ack", "ack latency", &lat)
+	if bare != nil {
+		r.add("bare_commit_p50_ms", "bare bbolt commit p50", ms(bare.Percentile(50)), unitMs)
+	}
 	r.add("acked", "events acked", float64(acked.Load()), unitCount)
 	r.add("errors", "failed requests", float64(errs.count()), unitCount)
 	if acked.Load() != total {

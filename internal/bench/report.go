@@ -72,6 +72,9 @@ type report struct {
 	Describe string
 	Params   map[string]any
 	Results  []*result
+	Notes    []string             // lines printed under the table
+	Floor    map[string]float64   // publish --publishers 1: the floor (floorNote)
+	Spread   map[string][]float64 // --runs: server/ceiling ratio per run (runsNote)
 }
 
 func (rep *report) failures() []string {
@@ -130,6 +133,9 @@ func (rep *report) printTable(w io.Writer) error {
 			}
 		}
 		b.WriteString("\n")
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(&b, "%s\n", n)
 	}
 	for _, f := range rep.failures() {
 		fmt.Fprintf(&b, "FAIL %s\n", f)
@@ -191,17 +197,23 @@ type jsonResult struct {
 
 func (rep *report) printJSON(w io.Writer) error {
 	out := struct {
-		Scenario string             `json:"scenario"`
-		Params   map[string]any     `json:"params"`
-		Machine  map[string]any     `json:"machine"`
-		Results  []jsonResult       `json:"results"`
-		Ratios   map[string]float64 `json:"ratios,omitempty"`
-		OK       bool               `json:"ok"`
+		Scenario string               `json:"scenario"`
+		Params   map[string]any       `json:"params"`
+		Machine  map[string]any       `json:"machine"`
+		Results  []jsonResult         `json:"results"`
+		Ratios   map[string]float64   `json:"ratios,omitempty"`
+		Floor    map[string]float64   `json:"floor,omitempty"`
+		Spread   map[string][]float64 `json:"spread,omitempty"`
+		Notes    []string             `json:"notes,omitempty"`
+		OK       bool                 `json:"ok"`
 	}{
 		Scenario: rep.Scenario,
 		Params:   rep.Params,
 		Machine:  map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
 		OK:       len(rep.failures()) == 0,
+		Floor:    rep.Floor,
+		Spread:   rep.Spread,
+		Notes:    rep.Notes,
 	}
 	for _, r := range rep.Results {
 		jr := jsonResult{Target: r.Target, URL: r.URL, Metrics: map[string]float64{}, Failures: r.Failures}
@@ -232,18 +244,26 @@ func (rep *report) printJSON(w io.Writer) error {
 // progress prints line() to w about once a second until the returned
 // stop is called; stop prints nothing more and waits for the printer.
 func progress(ctx context.Context, w io.Writer, label string, line func() string) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
 	start := time.Now()
+	return every(ctx, time.Second, func() {
+		fmt.Fprintf(w, "%s %5.1fs  %s\n", label, time.Since(start).Seconds(), line())
+	})
+}
+
+// every calls f every d from one goroutine until the returned stop is
+// called; stop waits for that goroutine.
+func every(ctx context.Context, d time.Duration, f func()) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(d)
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				fmt.Fprintf(w, "%s %5.1fs  %s\n", label, time.Since(start).Seconds(), line())
+				f()
 			}
 		}
 	})

@@ -65,6 +65,31 @@ func TestFanout(t *testing.T) {
 	}
 }
 
+// --subs-per-user puts several subscribers on one user (every event a
+// broadcast, so each still gets all); --runs repeats the run and reports
+// the best and worst p99.
+func TestFanoutSubsPerUserAndRuns(t *testing.T) {
+	for name, start := range servers(t) {
+		t.Run(name, func(t *testing.T) {
+			url := start(t)
+			rep, err := runJSON(t, "fanout", "--url", url, "--subs", "20", "--subs-per-user", "5",
+				"--rate", "500", "--duration", "100ms", "--drain", "10s", "--runs", "3")
+			require.NoError(t, err)
+			require.True(t, rep.OK)
+			assert.Equal(t, 20.0, metricOf(t, rep, "server", "subscribers"))
+			assert.Equal(t, 3*50.0, metricOf(t, rep, "server", "published"), "totals over the runs")
+			assert.Equal(t, 3*50.0*20, metricOf(t, rep, "server", "delivered"))
+			assert.Equal(t, 0.0, metricOf(t, rep, "server", "lost"))
+			best, worst := metricOf(t, rep, "server", "latency_p99_ms_best"), metricOf(t, rep, "server", "latency_p99_ms_worst")
+			assert.Greater(t, best, 0.0)
+			assert.LessOrEqual(t, best, metricOf(t, rep, "server", "latency_p99_ms"))
+			assert.LessOrEqual(t, metricOf(t, rep, "server", "latency_p99_ms"), worst)
+			require.NotEmpty(t, rep.Notes)
+			assert.Contains(t, strings.Join(rep.Notes, "\n"), "per run")
+		})
+	}
+}
+
 // The verification must catch what a broken server does: a ceiling that
 // drops, duplicates or reorders one frame for one subscriber fails the
 // run, naming the fault.
@@ -168,6 +193,28 @@ func TestChildProcesses(t *testing.T) {
 		assert.Equal(t, 100.0, metricOf(t, rep, "ceiling", "acked"))
 		assert.Contains(t, rep.Ratios, "events_per_s")
 	})
+	t.Run("spawn+ceiling publish, one publisher: the floor", func(t *testing.T) {
+		rep, err := runJSON(t, "publish", "--spawn", "--ceiling", "--publishers", "1", "--events", "50")
+		require.NoError(t, err)
+		require.Len(t, rep.Results, 2)
+		commit := metricOf(t, rep, "server", "bare_commit_p50_ms")
+		assert.Greater(t, commit, 0.0)
+		assert.Greater(t, metricOf(t, rep, "ceiling", "bare_commit_p50_ms"), 0.0)
+		require.NotNil(t, rep.Floor)
+		assert.InDelta(t, metricOf(t, rep, "ceiling", "ack_p50_ms")+commit, rep.Floor["floor_ms"], 1e-9)
+		assert.InDelta(t, metricOf(t, rep, "server", "ack_p50_ms"), rep.Floor["server_p50_ms"], 1e-9)
+		require.Len(t, rep.Notes, 1)
+		assert.Contains(t, rep.Notes[0], "floor: ceiling ack p50")
+	})
+	t.Run("spawn+ceiling fanout --runs 2: the ratio of every run", func(t *testing.T) {
+		rep, err := runJSON(t, "fanout", "--spawn", "--ceiling", "--subs", "10", "--subs-per-user", "5",
+			"--rate", "200", "--duration", "100ms", "--drain", "10s", "--runs", "2")
+		require.NoError(t, err)
+		require.Len(t, rep.Results, 2)
+		assert.Equal(t, 2*20.0*10, metricOf(t, rep, "server", "delivered"))
+		assert.Equal(t, 2*20.0*10, metricOf(t, rep, "ceiling", "delivered"))
+		assert.Len(t, rep.Spread["latency_p99_ms_ratio"], 2)
+	})
 	t.Run("connections --procs 2 on the ceiling", func(t *testing.T) {
 		rep, err := runJSON(t, "connections", "--ceiling", "--subs", "40", "--procs", "2", "--hold", "100ms")
 		require.NoError(t, err)
@@ -198,6 +245,9 @@ func TestRefusesBadInput(t *testing.T) {
 		{[]string{"publish", "--url", "https://127.0.0.1:8080"}, "want http://"},
 		{[]string{"publish", "--events", "0"}, "--events"},
 		{[]string{"fanout", "--users", "5", "--subs", "2"}, "--users"},
+		{[]string{"fanout", "--users", "5", "--subs", "20", "--subs-per-user", "2"}, "--subs-per-user"},
+		{[]string{"fanout", "--subs", "20", "--subs-per-user", "21"}, "--subs-per-user"},
+		{[]string{"fanout", "--runs", "0"}, "--runs"},
 		{[]string{"connections", "--subs", "900000"}, "raise --procs"},
 		{[]string{"publish", "extra"}, "unexpected arguments"},
 		{[]string{"nope"}, "unknown scenario"},

@@ -13,8 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
+	"github.com/sselog/sselog/api"
 	"github.com/sselog/sselog/sse"
 )
 
@@ -130,15 +129,5 @@ func (t tokens) For(user string) (string, error) {
 	if len(t.secret) == 0 {
 		return "", nil
 	}
-	now := time.Now()
-	claims := jwt.RegisteredClaims{
-		Subject:   user,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
-	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
-	if err != nil {
-		return "", fmt.Errorf("sign token for %s: %w", user, err)
-	}
-	return tok, nil
+	return api.IssueToken(string(t.secret), user, time.Hour, time.Now())
 }

@@ -29,8 +29,12 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := f.Parse(args); err != nil {
 		return err
 	}
+	key = strings.TrimSpace(key) // as serve trims it
 	if out == "" {
 		return errors.New("backup: -o FILE is required")
+	}
+	if err := refuseLive(out); err != nil {
+		return err
 	}
 	c, err := client.New(base, client.WithPublisherKey(key))
 	if err != nil {
@@ -44,6 +48,10 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	st, err := verifyBackup(tmp)
 	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := refuseLive(out); err != nil { // a server may have started on it meanwhile
 		_ = os.Remove(tmp)
 		return err
 	}
@@ -80,11 +88,12 @@ func download(ctx context.Context, c *client.Client, path string, quiet bool, st
 	return nil
 }
 
-// verifyBackup checks the downloaded file page by page with bbolt's own
-// consistency check (read-only, so the file is not touched), then opens a
-// scratch copy with eventlog (Open writes) to count what it holds.
+// verifyBackup checks the downloaded file as "sselog check" does — its
+// structure, bbolt's consistency check and every record's checksum —
+// read-only, then opens a scratch copy with eventlog (Open writes) to
+// count what it holds.
 func verifyBackup(path string) (eventlog.Stats, error) {
-	if err := eventlog.Verify(path); err != nil {
+	if _, err := eventlog.Check(path); err != nil {
 		return eventlog.Stats{}, fmt.Errorf("verify backup: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "sselog-verify-")

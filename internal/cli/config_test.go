@@ -36,6 +36,7 @@ func TestServeConfigRefusals(t *testing.T) {
 		{"bad env int", nil, []string{"SSELOG_MAX_EVENTS=many"}, "SSELOG_MAX_EVENTS"},
 		{"negative max events", []string{"--max-events", "-1"}, nil, "--max-events"},
 		{"zero heartbeat", []string{"--heartbeat", "0s"}, nil, "--heartbeat"},
+		{"short keys", nil, []string{"SSELOG_PUBLISHER_KEY=k", "SSELOG_SUBSCRIBER_SECRET=s"}, "openssl rand -hex 32"},
 		{"batch limit below event limit", []string{"--max-body", "2000", "--max-batch-body", "1000"}, nil, "--max-body"},
 		{"stray argument", []string{"serve", "extra"}, nil, "unexpected argument"},
 		{"wildcard CORS", []string{"--cors-origins", "*"}, nil, "refused"},
@@ -119,7 +120,7 @@ func TestServeInProcess(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "s.db"), "--log-format", "json"},
-			testkit.Env("SSELOG_PUBLISHER_KEY=pk-secret", "SSELOG_SUBSCRIBER_SECRET=ss-secret"), &bytes.Buffer{}, &stderr)
+			testkit.Env("SSELOG_PUBLISHER_KEY=pk-secret-0123456789abcdef0123456789", "SSELOG_SUBSCRIBER_SECRET=ss-secret-0123456789abcdef0123456789"), &bytes.Buffer{}, &stderr)
 	}()
 	var addr string
 	require.Eventually(t, func() bool {

@@ -121,6 +121,9 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (store
 			BroadcastMaxAge:    cfg.Retention,
 			BroadcastMaxEvents: cfg.MaxEvents,
 			CompactInterval:    cfg.CompactInterval,
+			TailBytes:          int(cfg.TailBytes),
+			PageBytes:          int(cfg.PageBytes),
+			MaxClockJump:       cfg.MaxClockJump,
 			Logger:             logger,
 		})
 	}
@@ -156,6 +159,7 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (store
 		Replicas:  n.Replicas,
 		MaxAge:    cfg.Retention,
 		MaxEvents: cfg.MaxEvents,
+		PageBytes: int(cfg.PageBytes),
 		Logger:    logger,
 	}, n.StartTimeout, logger)
 	if err != nil {

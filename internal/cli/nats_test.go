@@ -150,7 +150,7 @@ func TestServeOnNATS(t *testing.T) {
 	assert.Contains(t, a.stderr.String(), "action=created")
 	assert.Contains(t, b.stderr.String(), "action=updated")
 	assert.Contains(t, a.stderr.String(), "store=jetstream")
-	status, h := a.get(t, "/healthz")
+	status, h := a.get(t, "/healthz?details=1") // the store is a detail
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "jetstream", h["store"])
 

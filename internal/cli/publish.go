@@ -33,6 +33,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	if err := f.Parse(args); err != nil {
 		return err
 	}
+	key = strings.TrimSpace(key) // as serve trims it
 	if (user == "") == !broadcast {
 		return errors.New("publish: give exactly one of --user or --broadcast")
 	}

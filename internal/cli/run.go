@@ -25,6 +25,7 @@ var commands = []struct {
 	{"publish", "publish one event", publish},
 	{"tail", "follow a user's stream, resuming from a saved id", tail},
 	{"backup", "download a consistent snapshot of a running server's data file", backup},
+	{"check", "verify a data file offline (structure and every record's checksum)", check},
 	{"bench", "drive a running server (or a no-op ceiling) with load and report figures", benchCmd},
 	{"version", "print the version", printVersion},
 }

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	rpprof "runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/sselog/sselog/api"
@@ -25,6 +27,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = defaultMaxStreams(logger)
+	}
 	if cfg.TLSCert != "" {
 		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return fmt.Errorf("load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
@@ -34,11 +39,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	if err != nil {
 		return err
 	}
-	srv, err := newHTTPServer(cfg, lg, logger)
+	srv, a, err := newHTTPServer(cfg, lg, logger)
 	if err != nil {
 		return errors.Join(err, lg.Close())
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	var ln net.Listener
+	if cfg.openMode() {
+		// The address string said loopback; the socket must be too (a
+		// "localhost" that resolves to 0.0.0.0 would listen everywhere).
+		ln, err = listenLoopback("open mode", cfg.Addr)
+	} else {
+		ln, err = net.Listen("tcp", cfg.Addr)
+	}
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), lg.Close())
 	}
@@ -48,9 +60,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 		logger.Warn("OPEN MODE: no publisher key and no subscriber secret are set, so anyone who can reach " +
 			ln.Addr().String() + " may publish and read every user's events. Set SSELOG_PUBLISHER_KEY and SSELOG_SUBSCRIBER_SECRET before exposing it.")
 	}
-	stopPprof, err := startPprof(cfg.Pprof, logger)
+	stopPprof, _, err := startPprof(cfg.Pprof, logger)
 	if err != nil {
 		return errors.Join(err, ln.Close(), lg.Close())
+	}
+	stopMetrics, err := startMetrics(cfg.MetricsAddr, a, logger)
+	if err != nil {
+		return errors.Join(err, stopPprof(), ln.Close(), lg.Close())
 	}
 
 	errc := make(chan error, 1)
@@ -67,7 +83,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	case serveErr = <-errc:
 		serveErr = fmt.Errorf("serve on %s: %w", ln.Addr(), serveErr)
 	}
-	err = errors.Join(serveErr, shutdown(srv, cfg.ShutdownTimeout), stopPprof(), lg.Close())
+	err = errors.Join(serveErr, shutdown(srv, a, cfg.ShutdownTimeout), stopPprof(), stopMetrics(), lg.Close())
 	if err != nil {
 		logger.Error("sselog stopped", "uptime", time.Since(started).Round(time.Millisecond), "err", err)
 		return err
@@ -78,58 +94,114 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 
 // newHTTPServer wires the API into an http.Server. There is no
 // WriteTimeout (it would cut every stream: the stream handler sets a
-// deadline per write instead) and no ReadTimeout (handlers bound their
-// own body reads); ReadHeaderTimeout stops slowloris.
-func newHTTPServer(cfg serveConfig, lg api.Store, logger *slog.Logger) (*http.Server, error) {
+// deadline per write instead); ReadTimeout bounds every request from its
+// first byte (streams, history and backup clear it once accepted), and
+// ReadHeaderTimeout stops slowloris.
+func newHTTPServer(cfg serveConfig, lg api.Store, logger *slog.Logger) (*http.Server, *api.Server, error) {
 	a, err := api.New(lg, api.Config{
-		PublisherKey:     cfg.PublisherKey,
-		SubscriberSecret: cfg.SubscriberSecret,
-		MaxBody:          cfg.MaxBody,
-		MaxBatchBody:     cfg.MaxBatchBody,
-		CORSOrigins:      cfg.origins(),
-		Stream:           stream.Options{Retry: cfg.Retry, Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, Logger: logger},
-		Version:          versionString(),
-		Logger:           logger,
+		PublisherKey:      cfg.PublisherKey,
+		SubscriberSecret:  cfg.SubscriberSecret,
+		MaxBody:           cfg.MaxBody,
+		MaxBatchBody:      cfg.MaxBatchBody,
+		TokenAudience:     cfg.TokenAudience,
+		TokenIssuer:       cfg.TokenIssuer,
+		ReadTimeout:       cfg.ReadTimeout,
+		MaxStreams:        cfg.MaxStreams,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		MetricsElsewhere:  cfg.MetricsAddr != "",
+		CORSOrigins:       cfg.origins(),
+		Stream:            stream.Options{Retry: cfg.Retry, Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, Logger: logger},
+		Version:           versionString(),
+		Logger:            logger,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout, // from a request's first byte; long answers clear it
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(a.CloseStreams)
-	return srv, nil
+	return srv, a, nil
+}
+
+// startMetrics serves /metrics on its own listener when addr is set, and
+// returns its stop function.
+func startMetrics(addr string, a *api.Server, logger *slog.Logger) (stop func() error, err error) {
+	if addr == "" {
+		return func() error { return nil }, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second}
+	logger.Info("metrics listening", "metrics_addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics server", "addr", addr, "err", err)
+		}
+	}()
+	return srv.Close, nil
 }
 
 // shutdown stops accepting, ends streams (RegisterOnShutdown) and waits up
-// to timeout for in-flight requests; past it, connections are cut.
-func shutdown(srv *http.Server, timeout time.Duration) error {
+// to timeout for in-flight requests and the streams net/http no longer
+// tracks; past it, connections are cut.
+func shutdown(srv *http.Server, streams *api.Server, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("shutdown: requests still running after %s: %w", timeout, err)
 	}
+	if err := streams.WaitStreams(ctx); err != nil {
+		return fmt.Errorf("shutdown: streams still open after %s: %w", timeout, err)
+	}
 	return nil
 }
 
-// startPprof serves net/http/pprof on its own loopback listener (config
-// validation refuses any other address) and returns its stop function.
-func startPprof(addr string, logger *slog.Logger) (stop func() error, err error) {
-	if addr == "" {
-		return func() error { return nil }, nil
-	}
+// listenLoopback listens on addr and keeps the socket only if it is bound
+// to a loopback address: the check is on what was bound, not on the
+// string, which a resolver may map anywhere.
+func listenLoopback(what, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("pprof: listen on %s: %w", addr, err)
+		return nil, err
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+		_ = ln.Close()
+		return nil, fmt.Errorf("%s: %s is bound to %s, which is not a loopback address; use 127.0.0.1 or [::1]", what, addr, ln.Addr())
+	}
+	return ln, nil
+}
+
+// startPprof serves net/http/pprof on its own listener, bound to a
+// loopback address, and returns its stop function and address. The
+// command line is never served: keys passed as flags would be in it.
+func startPprof(addr string, logger *slog.Logger) (stop func() error, bound string, err error) {
+	if addr == "" {
+		return func() error { return nil }, "", nil
+	}
+	ln, err := listenLoopback("pprof", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("pprof: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/debug/pprof/" {
+			pprofIndex(w)
+			return
+		}
+		pprof.Index(w, r)
+	})
+	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -139,5 +211,18 @@ func startPprof(addr string, logger *slog.Logger) (stop func() error, err error)
 			logger.Error("pprof server", "addr", addr, "err", err)
 		}
 	}()
-	return srv.Close, nil
+	return srv.Close, ln.Addr().String(), nil
+}
+
+// pprofIndex lists the profiles, without net/http/pprof's link to the
+// command line.
+func pprofIndex(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var b strings.Builder
+	b.WriteString("sselog profiles (go tool pprof http://ADDR/debug/pprof/NAME):\n")
+	for _, p := range rpprof.Profiles() {
+		fmt.Fprintf(&b, "/debug/pprof/%s\n", p.Name())
+	}
+	b.WriteString("/debug/pprof/profile?seconds=30\n/debug/pprof/trace?seconds=5\n")
+	_, _ = io.WriteString(w, b.String())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/sselog/sselog/api"
@@ -22,6 +23,7 @@ func token(_ context.Context, args []string, getenv func(string) string, stdout,
 	if err := f.Parse(args); err != nil {
 		return err
 	}
+	secret = strings.TrimSpace(secret) // as serve trims it
 	if user == "" {
 		return errors.New("token: --user is required")
 	}

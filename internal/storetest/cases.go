@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,12 +79,65 @@ func testUnknownResumePoint(t *testing.T, open Opener) {
 		p, err := s.ReadAfter("u", after, 10)
 		require.NoError(t, err)
 		assert.Empty(t, p.Events)
+		assert.True(t, p.Unknown, "%s was never issued", after)
 		assert.Positive(t, after.Compare(p.Last), "%s must sort above Last %s", after, p.Last)
 	}
 	p, err := s.ReadAfter("u", ids[1], 10)
 	require.NoError(t, err)
+	assert.False(t, p.Unknown)
 	assert.Equal(t, ids[2:], IDs(p.Events))
 	assert.LessOrEqual(t, ids[2].Compare(p.Last), 0)
+	// Any id the store issued is a resume point, another user's too;
+	// from the oldest retained is never unknown.
+	v := appendOne(t, s, "v", `1`)
+	appendOne(t, s, "u", `2`)
+	for _, after := range []eventlog.ID{eventlog.ZeroID, ids[0], ids[2], v} {
+		p, err := s.ReadAfter("u", after, 10)
+		require.NoError(t, err)
+		assert.False(t, p.Unknown, "after %s", after)
+		assert.NotEmpty(t, p.Events, "after %s", after)
+	}
+}
+
+// A page is bounded in bytes as well as in count: it stops once it holds
+// PageBytes of data (at least one event) and says Truncated; reading on
+// from its last event gets the rest.
+func testPageBytes(t *testing.T, open Opener) {
+	const pageBytes = 2048
+	s := open(t, Options{PageBytes: pageBytes})
+	big := `"` + strings.Repeat("x", 1000) + `"`
+	var ids []eventlog.ID
+	for range 5 {
+		ids = append(ids, appendOne(t, s, "u", big))
+	}
+	waitLast(t, s, ids[4])
+	p, err := s.ReadAfter("u", eventlog.ZeroID, 100)
+	require.NoError(t, err)
+	assert.True(t, p.Truncated)
+	assert.Equal(t, ids[:3], IDs(p.Events), "stops once a page holds %d bytes", pageBytes)
+	evs, _ := ReadAll(t, s, "u", eventlog.ZeroID, 100)
+	assert.Equal(t, ids, IDs(evs))
+	p, err = s.ReadAfter("u", ids[3], 100)
+	require.NoError(t, err)
+	assert.False(t, p.Truncated)
+	assert.Equal(t, ids[4:], IDs(p.Events))
+}
+
+// Counts are current without a walk (a replicated store may refresh them
+// on a short period: the suite waits, bounded), and a store at rest is
+// not stalled.
+func testCounts(t *testing.T, open Opener) {
+	s := open(t, Options{})
+	ctx := context.Background()
+	appendN(t, s, "u", 3)
+	appendOne(t, s, "v", `1`)
+	_, err := s.AppendBatch(ctx, []eventlog.Input{{Data: []byte(`1`)}, {User: "w", Data: []byte(`2`)}})
+	require.NoError(t, err)
+	testkit.WaitFor(t, wait, "Counts to reach 6 events", func() bool {
+		c := s.Counts()
+		return c.Events == 6 && c.Broadcasts == 1 && c.Users == 3
+	})
+	assert.Less(t, s.Stalled(), time.Second)
 }
 
 // A batch for several users commits in input order: ids increase along
@@ -136,12 +192,13 @@ func testBatchAllOrNothing(t *testing.T, open Opener) {
 	assert.Equal(t, uint64(1), st.Events)
 }
 
-// A key scoped to its target: a retry returns the first id and stores
-// nothing; the same key for another user or broadcast is another event.
+// An Idempotency-Key names one request: a retry returns the first id and
+// stores nothing; the same key with another target, name or data is
+// ErrIdempotencyKeyReused (422) and stores nothing either.
 func testIdempotentAppend(t *testing.T, open Opener) {
 	s := open(t, Options{})
 	ctx := context.Background()
-	in := eventlog.Input{User: "u", Data: []byte(`1`), IdempotencyKey: "k1"}
+	in := eventlog.Input{User: "u", Name: "n", Data: []byte(`1`), IdempotencyKey: "k1"}
 	id, err := s.Append(ctx, in)
 	require.NoError(t, err)
 	for range 3 {
@@ -149,39 +206,76 @@ func testIdempotentAppend(t *testing.T, open Opener) {
 		require.NoError(t, err)
 		assert.Equal(t, id, again)
 	}
-	other, err := s.Append(ctx, eventlog.Input{User: "v", Data: []byte(`1`), IdempotencyKey: "k1"})
+	for _, other := range []eventlog.Input{
+		{User: "v", Name: "n", Data: []byte(`1`), IdempotencyKey: "k1"}, // another user
+		{Name: "n", Data: []byte(`1`), IdempotencyKey: "k1"},            // broadcast
+		{User: "u", Name: "m", Data: []byte(`1`), IdempotencyKey: "k1"}, // another name
+		{User: "u", Name: "n", Data: []byte(`2`), IdempotencyKey: "k1"}, // other data
+	} {
+		_, err := s.Append(ctx, other)
+		require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused, "%+v", other)
+	}
+	other, err := s.Append(ctx, eventlog.Input{User: "v", Data: []byte(`1`), IdempotencyKey: "k2"})
 	require.NoError(t, err)
 	assert.NotEqual(t, id, other)
-	bc, err := s.Append(ctx, eventlog.Input{Data: []byte(`1`), IdempotencyKey: "k1"})
-	require.NoError(t, err)
-	assert.NotEqual(t, id, bc)
-	assert.NotEqual(t, other, bc)
 	got, _ := ReadAll(t, s, "u", eventlog.ZeroID, 10)
-	assert.Equal(t, []eventlog.ID{id, bc}, IDs(got))
+	assert.Equal(t, []eventlog.ID{id}, IDs(got))
 	st, err := s.Stats()
 	require.NoError(t, err)
-	assert.Equal(t, uint64(3), st.Events)
+	assert.Equal(t, uint64(2), st.Events)
 }
 
-// A retried batch (keys key#i, as the API sets them) returns the first
-// batch's ids and stores nothing.
+// A keyed batch: a retry returns the first batch's ids and stores
+// nothing; the key with another batch (other data, or one event fewer)
+// is ErrIdempotencyKeyReused.
 func testIdempotentBatch(t *testing.T, open Opener) {
 	s := open(t, Options{})
 	ctx := context.Background()
 	batch := []eventlog.Input{
-		{User: "u", Data: []byte(`1`), IdempotencyKey: "b#0"},
-		{User: "", Data: []byte(`2`), IdempotencyKey: "b#1"},
-		{User: "v", Data: []byte(`3`), IdempotencyKey: "b#2"},
+		{User: "u", Data: []byte(`1`)},
+		{User: "", Data: []byte(`2`)},
+		{User: "v", Data: []byte(`3`)},
 	}
-	ids, err := s.AppendBatch(ctx, batch)
+	ids, err := s.AppendKeyedBatch(ctx, "b", batch)
 	require.NoError(t, err)
 	appendOne(t, s, "u", `4`)
-	again, err := s.AppendBatch(ctx, batch)
+	again, err := s.AppendKeyedBatch(ctx, "b", batch)
 	require.NoError(t, err)
 	assert.Equal(t, ids, again)
+	changed := slices.Clone(batch)
+	changed[2].Data = []byte(`33`)
+	_, err = s.AppendKeyedBatch(ctx, "b", changed)
+	require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused)
+	_, err = s.AppendKeyedBatch(ctx, "b", batch[:2])
+	require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused)
 	st, err := s.Stats()
 	require.NoError(t, err)
 	assert.Equal(t, uint64(4), st.Events)
+}
+
+// Batch keys live in their own key space: a single publish and a batch
+// under the same key are two requests, both stored; a batch of one is
+// not a single publish.
+func testKeyedBatchKeySpace(t *testing.T, open Opener) {
+	s := open(t, Options{})
+	ctx := context.Background()
+	in := eventlog.Input{User: "u", Data: []byte(`1`)}
+	keyed := in
+	keyed.IdempotencyKey = "same"
+	one, err := s.Append(ctx, keyed)
+	require.NoError(t, err)
+	batch, err := s.AppendKeyedBatch(ctx, "same", []eventlog.Input{in})
+	require.NoError(t, err)
+	require.Len(t, batch, 1)
+	assert.NotEqual(t, one, batch[0])
+	again, err := s.AppendKeyedBatch(ctx, "same", []eventlog.Input{in})
+	require.NoError(t, err)
+	assert.Equal(t, batch, again)
+	oneAgain, err := s.Append(ctx, keyed)
+	require.NoError(t, err)
+	assert.Equal(t, one, oneAgain)
+	got, _ := ReadAll(t, s, "u", eventlog.ZeroID, 10)
+	assert.Equal(t, []eventlog.ID{one, batch[0]}, IDs(got))
 }
 
 // A count cap applies per user: a noisy user keeps its newest MaxEvents,
@@ -215,6 +309,21 @@ func testGapAfterCountCap(t *testing.T, open Opener) {
 		if tc.wantGap {
 			require.NotNil(t, gap, "after %s", tc.after)
 			assert.Equal(t, kept[0], gap.Oldest)
+			// One hole, one mark: read again, the same hole ends at the
+			// same id; that id sorts below what is kept, and resuming
+			// from it is no gap (and no unknown id).
+			p, err := s.ReadAfter("noisy", tc.after, 2)
+			require.NoError(t, err)
+			require.NotNil(t, p.Gap)
+			assert.Equal(t, gap.Through, p.Gap.Through)
+			assert.False(t, p.Unknown, "a deleted id was issued: it is no unknown id")
+			assert.Positive(t, gap.Through.Compare(tc.after))
+			assert.Negative(t, gap.Through.Compare(kept[0]))
+			p, err = s.ReadAfter("noisy", gap.Through, 10)
+			require.NoError(t, err)
+			assert.Nil(t, p.Gap, "resuming from the hole's end")
+			assert.False(t, p.Unknown, "resuming from the hole's end")
+			assert.Equal(t, kept, IDs(p.Events))
 		} else {
 			assert.Nil(t, gap, "after %s", tc.after)
 		}

@@ -3,7 +3,10 @@
 // run the same tests, which prove invariants 1-5 of DESIGN.md on the
 // store's consumer-side interface: ordered appends under concurrency
 // (commit order is id order), exactly-after reads from every resume point,
-// broadcasts merged into every user's reads, honest gaps, idempotency,
+// broadcasts merged into every user's reads, honest gaps (one per hole),
+// resume points never issued (Page.Unknown), idempotency keys naming one
+// request (422 on reuse) and batch keys in their own key space, pages
+// bounded in bytes, current Counts,
 // all-or-nothing batches, wake-ups that miss no commit, and subscribers
 // that keep dropping and resuming through a real SSE handler while
 // publishers write. Tests only.
@@ -23,6 +26,9 @@ type Store interface {
 	stream.Source
 	Append(ctx context.Context, in eventlog.Input) (eventlog.ID, error)
 	AppendBatch(ctx context.Context, events []eventlog.Input) ([]eventlog.ID, error)
+	AppendKeyedBatch(ctx context.Context, key string, events []eventlog.Input) ([]eventlog.ID, error)
+	Counts() eventlog.Counts
+	Stalled() time.Duration
 	Stats() (eventlog.Stats, error)
 }
 
@@ -31,6 +37,8 @@ type Options struct {
 	// MaxEvents caps each user and the broadcasts; 0 means no cap. The
 	// store may apply it in the background: the suite waits (bounded).
 	MaxEvents int
+	// PageBytes bounds a read page's data; 0 means the store's default.
+	PageBytes int
 }
 
 // Opener opens a fresh, empty store for one test, closed at cleanup.
@@ -53,6 +61,9 @@ func Run(t *testing.T, open Opener) {
 		{"BatchAllOrNothing", testBatchAllOrNothing},
 		{"IdempotentAppend", testIdempotentAppend},
 		{"IdempotentBatch", testIdempotentBatch},
+		{"KeyedBatchKeySpace", testKeyedBatchKeySpace},
+		{"PageBytes", testPageBytes},
+		{"Counts", testCounts},
 		{"GapAfterCountCap", testGapAfterCountCap},
 		{"GapEventsOnTheWire", testGapEvents},
 		{"ChangedNeverMissesACommit", testChangedNeverMisses},

@@ -24,6 +24,7 @@ type Stream struct {
 	cancel   context.CancelFunc
 	msgs     chan sse.Message
 	comments atomic.Int64
+	p        *sse.Parser
 	err      error // the parser's final error, set before msgs closes
 	once     sync.Once
 }
@@ -72,6 +73,7 @@ func Dial(c *http.Client, url string, header http.Header) (*Stream, error) {
 func Read(ctx context.Context, cancel context.CancelFunc, resp *http.Response) *Stream {
 	s := &Stream{Resp: resp, cancel: cancel, msgs: make(chan sse.Message, 1024)}
 	p := sse.NewParser(resp.Body)
+	s.p = p
 	p.OnComment = func(string) { s.comments.Add(1) }
 	go func() {
 		defer close(s.msgs)
@@ -167,8 +169,16 @@ func (s *Stream) WaitEnd(d time.Duration) {
 	}
 }
 
+// Events is the channel of parsed events, closed when the stream ends:
+// for a reader in a goroutine that must not fail the test with Fatal.
+func (s *Stream) Events() <-chan sse.Message { return s.msgs }
+
 // Comments counts the comment lines (heartbeats) read so far.
 func (s *Stream) Comments() int64 { return s.comments.Load() }
+
+// Retry is the reconnection time the stream set, valid once Recv has
+// returned false (the reader goroutine has ended).
+func (s *Stream) Retry() time.Duration { return s.p.Retry() }
 
 // Err is the parser's final error, valid once Recv has returned false.
 func (s *Stream) Err() error { return s.err }

@@ -220,6 +220,41 @@ test("a 503 is retried with backoff until close()", async () => {
   eq((await requests(key)).length, n, "no request after close()");
 });
 
+test("an expired token: getToken is asked for a fresh one before reconnecting", async () => {
+  const key = newKey();
+  const plan = [
+    { retry: 20, events: [ev(1)], close: true }, // the server ends the stream: the token expired
+    { status: 401 }, // the browser's reconnect still carries the old token
+    { events: [] }, // sselog.js's probe, with the fresh token
+    { events: [ev(2)] }, // sselog.js's own EventSource
+  ];
+  let asked = 0;
+  const getToken = async () => `fresh${++asked}`;
+  const { got, opts } = recorder({ backoff: { baseMs: 5, maxMs: 20 } });
+  track(sse.subscribe({ url: sseUrl(key, plan), token: "old", getToken, ...opts }));
+  await waitFor(() => got.messages.length >= 2, "2 messages");
+  const seen = await requests(key);
+  eq(seen.slice(0, 4).map((r) => r.token), ["old", "old", "fresh1", "fresh1"], "tokens");
+  eq(seen[3].query, id(1), "resumes exactly after the last id");
+  eq(got.errors, [], "a 401 with getToken is not final");
+});
+
+test("a 429 waits at least its Retry-After, then reconnects", async () => {
+  const key = newKey();
+  const { got, opts } = recorder({ backoff: { baseMs: 5, maxMs: 20 } });
+  const plan = [{ status: 429, retryAfter: "1" }, { status: 429, retryAfter: "1" }, { events: [{ id: id(1), data: "1" }] }];
+  track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => got.retries.length >= 1, "a retry");
+  eq(got.retries[0].status, 429, "retry status");
+  ok(got.retries[0].delay >= 1000, `delay ${got.retries[0].delay} ms honours Retry-After: 1`);
+  ok(got.retries[0].delay < 1000 + 20, `delay ${got.retries[0].delay} ms adds at most the jitter`);
+  eq(sse.retryAfterMs("7"), 7000, "seconds");
+  eq(sse.retryAfterMs(""), 0, "absent");
+  eq(sse.retryAfterMs("soon"), 0, "junk");
+  eq(sse.retryAfterMs("99999"), 300000, "capped at 5 minutes");
+  ok(sse.retryAfterMs(new Date(Date.now() + 3000).toUTCString()) > 1000, "an HTTP date");
+});
+
 test("storageKey persists the last id; a new subscribe resumes from it", async () => {
   const key = newKey();
   const storageKey = `test:${key}`;

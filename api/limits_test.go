@@ -1,0 +1,48 @@
+package api
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sselog/sselog/internal/testkit"
+)
+
+// TestStreamCaps: past the per-user cap, and past the global cap, a
+// stream request is answered 429 with a JSON error and Retry-After; a
+// stream that closes frees its place.
+func TestStreamCaps(t *testing.T) {
+	a := newTestAPI(t, withKeys, func(c *Config) { c.MaxStreamsPerUser, c.MaxStreams = 3, 5 })
+	open := func(user string) *testkit.Stream {
+		s := testkit.Subscribe(t, a.URL+"/v1/users/"+user+"/stream?token="+token(t, user), nil)
+		require.Equal(t, "connected", s.Next(5*time.Second).Event)
+		return s
+	}
+	refused := func(user, why string) {
+		t.Helper()
+		ans := a.do(t, http.MethodGet, "/v1/users/"+user+"/stream?token="+token(t, user), nil)
+		require.Equal(t, http.StatusTooManyRequests, ans.Status, "%s: body %s", why, ans.Body)
+		assert.Contains(t, ans.ErrorMsg(t), "streams")
+		assert.Equal(t, streamRetryAfter, ans.Header.Get("Retry-After"))
+	}
+	alice := []*testkit.Stream{open("alice"), open("alice"), open("alice")}
+	refused("alice", "per-user cap")
+	open("bob")
+	open("carol")
+	refused("dave", "global cap")
+
+	// History and publishes are not streams: they still work.
+	assert.Equal(t, http.StatusCreated, a.publish(t, "/v1/users/alice/events", `{"data":1}`).Status)
+	assert.Equal(t, http.StatusOK, a.do(t, http.MethodGet, "/v1/users/dave/events", nil, "Authorization: Bearer "+token(t, "dave")).Status)
+
+	alice[0].Close()
+	testkit.WaitFor(t, 10*time.Second, "a closed stream frees its place", func() bool {
+		return a.Srv.limits.count("alice") == 2
+	})
+	open("dave")
+	refused("erin", "global cap again")
+	assert.Equal(t, 5, a.Srv.limits.count(""))
+}

@@ -1,0 +1,60 @@
+package eventlog
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Restart holes. Each Open moves the id generator up to the current
+// millisecond and records the ids it skipped, (newest id on disk, that
+// point], as never issued by this file. A resume point inside such a hole
+// can only come from another history of the file — typically ids issued
+// after the backup a file was restored from — and is reported as unknown
+// however many events this file stores after it. (Ids are time ordered,
+// so every new id sorts above the lost ones: without the record, the
+// next publish would make a lost id look like a place to resume from.)
+//
+// bucketRestarts maps the hole's top (the generator's seed) to its
+// bottom, 16 bytes each. There is one entry per start: a handful of bytes.
+
+var bucketRestarts = []byte("restarts")
+
+// hole is a range of ids this file never issued: (lo, hi].
+type hole struct{ lo, hi ID }
+
+// startEpoch records this start's hole, if the clock is past the newest
+// id, and returns the generator's seed and every hole recorded so far.
+func startEpoch(tx *bolt.Tx, last ID, now time.Time) (ID, []hole, error) {
+	b, err := tx.CreateBucketIfNotExists(bucketRestarts)
+	if err != nil {
+		return last, nil, fmt.Errorf("create bucket %s: %w", bucketRestarts, err)
+	}
+	seed := last
+	var hi ID
+	if err := hi.SetTime(uint64(max(now.UnixMilli(), 0))); err == nil && hi.Compare(last) > 0 {
+		if err := b.Put(hi[:], last[:]); err != nil {
+			return last, nil, fmt.Errorf("record restart: %w", err)
+		}
+		seed = hi
+	}
+	var holes []hole
+	err = b.ForEach(func(k, v []byte) error {
+		var h hole
+		if len(k) == len(h.hi) && len(v) == len(h.lo) {
+			copy(h.hi[:], k)
+			copy(h.lo[:], v)
+			holes = append(holes, h)
+		}
+		return nil
+	})
+	return seed, holes, err
+}
+
+// inHole reports whether id lies in a range this file never issued.
+func (l *Log) inHole(id ID) bool {
+	i, _ := slices.BinarySearchFunc(l.holes, id, func(h hole, id ID) int { return h.hi.Compare(id) })
+	return i < len(l.holes) && l.holes[i].lo.Compare(id) < 0
+}
