@@ -3,8 +3,8 @@
 // every event is committed to one bbolt file before it is acknowledged, so
 // a subscriber that drops resumes exactly after the last event it saw.
 //
-// Run "sselog --help" for the server's options and "sselog help" for the
-// subcommands.
+// Run "sselog --help" (or "sselog help") for the subcommands and the
+// server's options, "sselog <command> --help" for a command's flags.
 package main
 
 import (

@@ -98,11 +98,17 @@ func (r removeOnClose) Close() error {
 }
 
 type healthBody struct {
-	Status     string `json:"status"`
+	Status string `json:"status"`
+	// Auth is "open" (no keys: anyone on loopback may publish) or "keys";
+	// the demo page shows its publish form only in open mode. It is in
+	// every answer: whether keys are set is no secret (a publish without
+	// one says as much).
+	Auth       string `json:"auth"`
 	StalledFor string `json:"stalledFor,omitempty"`
 	Store      string `json:"store,omitempty"`
 	Error      string `json:"error,omitempty"`
 	Version    string `json:"version,omitempty"`
+	Revision   string `json:"revision,omitempty"`
 	Last       string `json:"lastEventId,omitempty"`
 	Time       string `json:"time,omitempty"`
 }
@@ -110,9 +116,9 @@ type healthBody struct {
 // handleHealth answers liveness probes. It reads no file (a probe must not
 // queue behind a slow disk), but a store whose commit in progress has run
 // longer than StallAfter is reported stalled, 503: publishes are stuck. It
-// says only the status: the version, the newest id and the clock (which
-// tell when the last publish happened) are for ?details=1 with the
-// publisher key.
+// says the status and the auth mode: the version, the newest id and the
+// clock (which tell when the last publish happened) are for ?details=1
+// with the publisher key.
 //
 // A store that can become unreachable (Checker, a replicated log) is
 // asked, briefly: 503 "unavailable" while it cannot take writes, so a
@@ -126,7 +132,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprout
 			return
 		}
 	}
-	body := healthBody{Status: "ok"}
+	body := healthBody{Status: "ok", Auth: "keys"}
+	if s.openMode() {
+		body.Auth = "open"
+	}
 	status := http.StatusOK
 	store, reason := "bbolt", ""
 	if c, ok := s.log.(Checker); ok {
@@ -143,7 +152,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprout
 	}
 	if details {
 		body.Store, body.Error = store, reason
-		body.Version, body.Last, body.Time = s.cfg.Version, s.log.Last().String(), s.now().UTC().Format(time.RFC3339Nano)
+		body.Version, body.Revision = s.cfg.Version, s.cfg.Revision
+		body.Last, body.Time = s.log.Last().String(), s.now().UTC().Format(time.RFC3339Nano)
 	}
 	writeJSON(w, status, body)
 }

@@ -206,3 +206,37 @@ func TestAuthStatusesRFC6750(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenStatuses: RFC 6750. An expired, forged or malformed token is 401
+// with WWW-Authenticate naming invalid_token, so a client knows to fetch a
+// new token and retry; a valid token for another user is 403, final.
+func TestTokenStatuses(t *testing.T) {
+	a := newTestAPI(t, withKeys)
+	expired, err := IssueToken(testSecret, "alice", time.Minute, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	cases := []struct {
+		name, query string
+		status      int
+		challenge   string
+	}{
+		{"expired", "?token=" + expired, 401, `error="invalid_token"`},
+		{"forged", "?token=" + handMade("HS256", `{"sub":"alice","exp":9999999999}`, "other"), 401, `error="invalid_token"`},
+		{"malformed", "?token=abc", 401, `error="invalid_token"`},
+		{"missing", "", 401, `Bearer realm="sselog"`},
+		{"another user's", "?token=" + token(t, "bob"), 403, ""},
+	}
+	for _, c := range cases {
+		for _, path := range []string{"/v1/users/alice/stream", "/v1/users/alice/events"} {
+			t.Run(c.name+" "+path, func(t *testing.T) {
+				ans := a.do(t, http.MethodGet, path+c.query, nil)
+				require.Equal(t, c.status, ans.Status, "body %s", ans.Body)
+				assert.NotEmpty(t, ans.ErrorMsg(t))
+				if c.challenge == "" {
+					assert.Empty(t, ans.Header.Get("WWW-Authenticate"))
+				} else {
+					assert.Contains(t, ans.Header.Get("WWW-Authenticate"), c.challenge)
+				}
+			})
+		}
+	}
+}

@@ -9,7 +9,7 @@ import (
 // (never "*"), with credentials allowed, so an EventSource opened with
 // withCredentials can carry the token cookie.
 const (
-	corsMethods = "GET, POST, OPTIONS"
+	corsMethods = "GET, HEAD, POST, OPTIONS"
 	corsHeaders = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID"
 	corsExpose  = "Content-Length, Content-Disposition, Retry-After"
 	corsMaxAge  = "600"

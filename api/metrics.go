@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -14,22 +15,17 @@ import (
 // metrics holds the server's own Prometheus registry: no global state, so
 // several servers (tests) never share counters.
 type metrics struct {
-	reg       *prometheus.Registry
-	published *prometheus.CounterVec   // events stored, by target
-	latency   *prometheus.HistogramVec // publish request to durable commit
-	rejected  *prometheus.CounterVec   // error answers, by status
+	reg      *prometheus.Registry
+	latency  *prometheus.HistogramVec // publish request to durable commit
+	rejected *prometheus.CounterVec   // error answers, by status
 }
 
 func newMetrics(lg Store, hub *stream.Hub) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
-		published: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sselog_published_events_total",
-			Help: "Events stored by publish requests (idempotent repeats included), by target: user or broadcast.",
-		}, []string{"target"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sselog_publish_duration_seconds",
-			Help:    "Time from a publish request's decoded body to its durable commit, by route: user, broadcast or batch.",
+			Help:    "Time from a publish request's decoded body to its durable commit (idempotent repeats included), by route: user, broadcast or batch.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5},
 		}, []string{"route"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -44,24 +40,29 @@ func newMetrics(lg Store, hub *stream.Hub) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.published, m.latency, m.rejected,
+		m.latency, m.rejected,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sselog_subscribers",
 			Help: "Open SSE streams.",
 		}, func() float64 { return float64(hub.Stats().Subscribers) }),
-		hubCounter("sselog_delivered_events_total", "Events written to live subscribers.",
+		hubCounter("sselog_delivered_events_total", "Event frames written to streams, replayed ones included.",
 			func(s stream.HubStats) uint64 { return s.Delivered }),
 		hubCounter("sselog_replayed_events_total", "Events written to subscribers catching up from a resume point.",
 			func(s stream.HubStats) uint64 { return s.Replayed }),
 		hubCounter("sselog_heartbeats_total", "Heartbeat comments written.",
 			func(s stream.HubStats) uint64 { return s.Heartbeats }),
-		hubCounter("sselog_gaps_total", "Gap events sent (resume point invalid or older than retention).",
+		hubCounter("sselog_gaps_total", "Gap events sent (resume point invalid, unknown to this log, or older than retention).",
 			func(s stream.HubStats) uint64 { return s.Gaps }),
-		hubCounter("sselog_slow_closed_total", "Streams closed because a write timed out.",
+		hubCounter("sselog_slow_closed_total", "Streams closed because a write did not complete within the write timeout.",
 			func(s stream.HubStats) uint64 { return s.SlowClosed }),
 		&logCollector{log: lg},
 	)
 	return m
+}
+
+// handleMetrics serves the Prometheus text format.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	s.metricsHandler.ServeHTTP(w, r)
 }
 
 func (m *metrics) handler(logger *slog.Logger) http.Handler {
@@ -76,6 +77,10 @@ func (m *metrics) handler(logger *slog.Logger) http.Handler {
 type logCollector struct{ log Store }
 
 var (
+	descPublished = prometheus.NewDesc("sselog_published_events_total",
+		"Events stored since start, by target: user or broadcast (idempotent repeats excluded).", []string{"target"}, nil)
+	descRepeats = prometheus.NewDesc("sselog_idempotent_repeats_total",
+		"Publishes answered with the id an Idempotency-Key already stored, storing nothing, since start.", nil, nil)
 	descDeleted = prometheus.NewDesc("sselog_compaction_deleted_events_total",
 		"Events deleted by retention since start.", nil, nil)
 	descFileBytes = prometheus.NewDesc("sselog_data_file_bytes",
@@ -95,13 +100,16 @@ var (
 )
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDeleted, descFileBytes, descEvents, descBroadcasts, descUsers, descBackgroundErrors, descDamaged, descKeysExpired} {
+	for _, d := range []*prometheus.Desc{descPublished, descRepeats, descDeleted, descFileBytes, descEvents, descBroadcasts, descUsers, descBackgroundErrors, descDamaged, descKeysExpired} {
 		ch <- d
 	}
 }
 
 func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.log.Counts()
+	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.StoredUser), "user")
+	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.StoredBroadcast), "broadcast")
+	ch <- prometheus.MustNewConstMetric(descRepeats, prometheus.CounterValue, float64(st.Repeats))
 	ch <- prometheus.MustNewConstMetric(descDeleted, prometheus.CounterValue, float64(st.Deleted))
 	ch <- prometheus.MustNewConstMetric(descFileBytes, prometheus.GaugeValue, float64(st.FileBytes))
 	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.GaugeValue, float64(st.Events))

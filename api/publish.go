@@ -14,12 +14,19 @@ import (
 	"github.com/sselog/sselog/eventlog"
 )
 
+// idBody answers a publish: the event's id and how many streams were open
+// for its target (the user, or everyone for a broadcast) once it was
+// committed. Live is a hint (GET /v1/users/:user/presence), not a delivery
+// guarantee; the event is stored either way.
 type idBody struct {
-	ID string `json:"id"`
+	ID   string `json:"id"`
+	Live int    `json:"live"`
 }
 
+// idsBody answers a batch: ids and live counts in input order.
 type idsBody struct {
-	IDs []string `json:"ids"`
+	IDs  []string `json:"ids"`
+	Live []int    `json:"live"`
 }
 
 // handlePublish stores one event for the user in the path:
@@ -72,8 +79,7 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request, user, route 
 		return
 	}
 	s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-	s.metrics.published.WithLabelValues(route).Inc()
-	writeJSON(w, http.StatusCreated, idBody{ID: id.String()})
+	writeJSON(w, http.StatusCreated, idBody{ID: id.String(), Live: s.hub.Streams(user)})
 }
 
 // handleBatch stores a JSON array of {"user","event","data"} in one
@@ -99,14 +105,10 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httproute
 		return
 	}
 	s.metrics.latency.WithLabelValues("batch").Observe(time.Since(start).Seconds())
-	out := idsBody{IDs: make([]string, len(ids))}
+	out := idsBody{IDs: make([]string, len(ids)), Live: make([]int, len(ids))}
 	for i, id := range ids {
 		out.IDs[i] = id.String()
-		target := "user"
-		if events[i].User == "" {
-			target = "broadcast"
-		}
-		s.metrics.published.WithLabelValues(target).Inc()
+		out.Live[i] = s.hub.Streams(events[i].User)
 	}
 	writeJSON(w, http.StatusCreated, out)
 }

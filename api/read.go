@@ -3,8 +3,10 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -48,9 +50,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, user string
 		s.fail(w, r, err)
 		return
 	}
-	defer s.limits.release(user)
 	acceptedLong(w)
-	s.stream.ServeUntil(w, r, user, end)
+	// The place is released when the stream ends, which for a detached
+	// HTTP/1.1 stream is after ServeUntil returns.
+	s.stream.ServeUntil(w, r, user, end, func() { s.limits.release(user) })
 }
 
 // reader checks the user id and that the request may read user's events,
@@ -129,9 +132,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 		if len(oldest.Events) > 0 {
 			end.Gap.OldestID = oldest.Events[0].ID.String()
 		}
-		if err := s.writeHistory(w, nil, end); err != nil && r.Context().Err() == nil {
-			s.logger.Info("history answer cut", "user", user, "err", err)
-		}
+		s.historyDone(r, user, s.writeHistory(w, nil, end))
 		return
 	}
 	end := historyEnd{Next: after.String(), More: p.Truncated}
@@ -149,7 +150,19 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, ps httpro
 			end.Next = p.Gap.Through.String()
 		}
 	}
-	if err := s.writeHistory(w, p.Events, end); err != nil && r.Context().Err() == nil {
+	s.historyDone(r, user, s.writeHistory(w, p.Events, end))
+}
+
+// historyDone logs a history answer that was cut: by the write timeout (a
+// client that stopped reading; net/http cancels the request's context on
+// that write error too, so it is told apart first) or by an error of ours.
+// A client that went away is not worth a line.
+func (s *Server) historyDone(r *http.Request, user string, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.logger.Info("history answer cut: the client stopped reading", "user", user, "timeout", s.backupWriteTimeout())
+	case r.Context().Err() == nil:
 		s.logger.Info("history answer cut", "user", user, "err", err)
 	}
 }

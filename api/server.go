@@ -61,8 +61,10 @@ type Config struct {
 	// MetricsElsewhere leaves /metrics off Handler's routes: the caller
 	// serves MetricsHandler on its own (say loopback) listener.
 	MetricsElsewhere bool
-	// Version is reported by /healthz?details=1.
-	Version string
+	// Version and Revision (the VCS revision built from) are reported by
+	// /healthz?details=1.
+	Version  string
+	Revision string
 	// Logger receives one line per failed request; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -83,13 +85,26 @@ type Server struct {
 	origins map[string]bool
 	metrics *metrics
 	limits  *streamLimits
+	// metricsHandler serves metrics' registry.
+	metricsHandler http.Handler
+}
+
+// CheckConfig reports what New would refuse in cfg, without a store: a
+// caller checks it before opening the data file, so a refused start
+// leaves nothing behind.
+func CheckConfig(cfg Config) error {
+	if (cfg.PublisherKey == "") != (cfg.SubscriberSecret == "") {
+		return errors.New("api: the publisher key and the subscriber secret come together: set both, or neither for open mode")
+	}
+	_, err := parseOrigins(cfg.CORSOrigins)
+	return err
 }
 
 // New builds a server over lg. It owns a stream hub: call CloseStreams
 // when shutting down, or http.Server.Shutdown waits on open streams.
 func New(lg Store, cfg Config) (*Server, error) {
-	if (cfg.PublisherKey == "") != (cfg.SubscriberSecret == "") {
-		return nil, errors.New("api: the publisher key and the subscriber secret come together: set both, or neither for open mode")
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -127,6 +142,7 @@ func New(lg Store, cfg Config) (*Server, error) {
 		limits:  newStreamLimits(cfg.MaxStreamsPerUser, cfg.MaxStreams),
 	}
 	s.metrics = newMetrics(lg, hub)
+	s.metricsHandler = s.metrics.handler(s.logger)
 	return s, nil
 }
 
@@ -163,20 +179,9 @@ func (s *Server) Handler() http.Handler {
 		s.fail(w, req, fmt.Errorf("panic: %v", v))
 	}
 
-	r.GET("/v1/users/:user/stream", s.handleStream)
-	r.GET("/api/events", s.handleStreamAlias)
-	r.GET("/v1/users/:user/events", s.handleHistory)
-	r.POST("/v1/users/:user/events", s.handlePublish)
-	r.POST("/v1/broadcast", s.handleBroadcast)
-	r.POST("/v1/events", s.handleBatch)
-	r.GET("/v1/admin/backup", s.handleBackup)
-	r.GET("/healthz", s.handleHealth)
-	r.HEAD("/healthz", s.handleHealth) // load balancers probe with HEAD
-	if !s.cfg.MetricsElsewhere {
-		r.Handler(http.MethodGet, "/metrics", s.MetricsHandler())
+	for _, rt := range s.headRoutes(s.routes()) {
+		r.Handle(rt.method, rt.path, rt.handle)
 	}
-	r.GET("/", s.handleIndex)
-	r.GET("/sselog.js", s.handleScript)
 	return s.guard(s.cors(r))
 }
 
@@ -211,7 +216,7 @@ func acceptedLong(w http.ResponseWriter) {
 }
 
 // MetricsHandler serves the Prometheus figures.
-func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler(s.logger) }
+func (s *Server) MetricsHandler() http.Handler { return s.metricsHandler }
 
 // parseOrigins normalises the allowed-origins list.
 func parseOrigins(list []string) (map[string]bool, error) {

@@ -28,6 +28,7 @@ type Client struct {
 	streamIdle time.Duration
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	onRetry    func(err error, wait time.Duration)
 }
 
 // Option configures a Client.
@@ -49,6 +50,14 @@ func WithStreamIdleTimeout(d time.Duration) Option { return func(c *Client) { c.
 // when sent, replaces min.
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *Client) { c.minBackoff, c.maxBackoff = min, max }
+}
+
+// WithRetryNotify makes Tail call fn each time its stream is lost and
+// before it waits to reconnect: err says why (nil when the server ended
+// the stream, as it does on shutdown), wait how long until the next try.
+// A terminal tool uses it to say it lost the server and is retrying.
+func WithRetryNotify(fn func(err error, wait time.Duration)) Option {
+	return func(c *Client) { c.onRetry = fn }
 }
 
 // New returns a client for the server at baseURL, e.g.
@@ -88,7 +97,7 @@ type Error struct {
 	Message string // the server's {"error": ...}, or the status text
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("sselog: %d %s", e.Status, e.Message) }
+func (e *Error) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Message) }
 
 // Event is one event of a batch. User "" is a broadcast.
 type Event struct {

@@ -52,6 +52,9 @@ func (c *Client) Tail(ctx context.Context, user, token, lastID string, fn func(s
 			delay = t.base
 		}
 		wait := delay/2 + rand.N(delay/2+1)
+		if c.onRetry != nil {
+			c.onRetry(err, wait)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

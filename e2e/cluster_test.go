@@ -83,14 +83,6 @@ func (p *proc) kill() {
 	}
 }
 
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startNATSCluster runs three nats-server processes with JetStream in one
 // cluster and returns them with their client URLs.
 func startNATSCluster(t *testing.T) ([]*proc, []string) {
@@ -131,9 +123,9 @@ func startNATSCluster(t *testing.T) ([]*proc, []string) {
 	return procs, urls
 }
 
-// startNginx runs Debian's nginx with deploy/nginx-cluster.conf, its
+// startClusterNginx runs Debian's nginx with deploy/nginx-cluster.conf, its
 // upstream servers replaced by nodes, and returns its base URL.
-func startNginx(t *testing.T, nodes []string) string {
+func startClusterNginx(t *testing.T, nodes []string) string {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -242,7 +234,7 @@ func TestClusterBehindNginx(t *testing.T) {
 		nodes = append(nodes, s)
 		addrs = append(addrs, s.Addr)
 	}
-	base := startNginx(t, addrs)
+	base := startClusterNginx(t, addrs)
 	c, err := client.New(base)
 	require.NoError(t, err)
 

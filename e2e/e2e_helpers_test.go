@@ -84,14 +84,19 @@ func startServer(tb testing.TB, dataPath string, args ...string) *server {
 // startServerEnv is startServer with extra environment ("K=V").
 func startServerEnv(tb testing.TB, dataPath string, env []string, args ...string) *server {
 	tb.Helper()
-	return startServerWrapped(tb, dataPath, env, nil, args...)
+	return startServerWrapped(tb, sselogBinary(tb), dataPath, env, nil, args...)
 }
 
-// startServerWrapped is startServerEnv with the binary run through
-// wrapper, a command and its arguments (say prlimit --nofile=N:N --).
-func startServerWrapped(tb testing.TB, dataPath string, env, wrapper []string, args ...string) *server {
+// startServerBin is startServerEnv with another build of the binary.
+func startServerBin(tb testing.TB, bin, dataPath string, env []string, args ...string) *server {
 	tb.Helper()
-	bin := sselogBinary(tb)
+	return startServerWrapped(tb, bin, dataPath, env, nil, args...)
+}
+
+// startServerWrapped is startServerBin with the binary run through
+// wrapper, a command and its arguments (say prlimit --nofile=N:N --).
+func startServerWrapped(tb testing.TB, bin, dataPath string, env, wrapper []string, args ...string) *server {
+	tb.Helper()
 	full := append([]string{bin, "serve", "--addr", "127.0.0.1:0", "--data", dataPath, "--log-format", "json"}, args...)
 	full = append(slices.Clone(wrapper), full...)
 	cmd := exec.Command(full[0], full[1:]...)

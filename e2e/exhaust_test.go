@@ -33,7 +33,7 @@ func TestStreamsCannotExhaustFiles(t *testing.T) {
 		}
 		t.Skip("prlimit (util-linux) not installed")
 	}
-	s := startServerWrapped(t, t.TempDir()+"/sselog.db", nil, []string{prlimit, "--nofile=256:256", "--"},
+	s := startServerWrapped(t, sselogBinary(t), t.TempDir()+"/sselog.db", nil, []string{prlimit, "--nofile=256:256", "--"},
 		"--max-streams-per-user", "4")
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 

@@ -224,12 +224,13 @@ func (l *Log) commit(reqs []*request) error {
 			dataBytes += len(in.Data)
 		}
 	}
+	var repeats uint64
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		w := writer{tx: tx, log: l, now: now, ageNow: l.ageNow(), counts: counts, buf: make([]byte, 0, recBytes)}
 		if l.tail.size > 0 {
 			w.added, w.data = make([]Event, 0, events), make([]byte, 0, dataBytes)
 		}
-		defer func() { added = w.added }()
+		defer func() { added, repeats = w.added, w.repeats }()
 		for _, r := range reqs {
 			if err := w.apply(r); err != nil {
 				return &applyError{err}
@@ -255,6 +256,14 @@ func (l *Log) commit(reqs []*request) error {
 	})
 	if err != nil {
 		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
+	}
+	l.repeats.Add(repeats)
+	for user, n := range counts {
+		if user == "" {
+			l.storedBroadcast.Add(n)
+		} else {
+			l.storedUser.Add(n)
+		}
 	}
 	if len(touched) > 0 {
 		l.counts.added(counts, newUsers)
@@ -283,12 +292,17 @@ type writer struct {
 	journal *bolt.Bucket
 	added   []Event // what the tail cache gets once the commit is durable
 	data    []byte  // added's data, back to back
+	repeats uint64  // idempotent repeats answered with a stored id
 	buf     []byte  // records of this transaction, back to back
 }
 
 func (w *writer) apply(r *request) error {
 	if r.key != "" {
-		if done, err := w.seenBatch(r); done || err != nil {
+		done, err := w.seenBatch(r)
+		if done {
+			w.repeats += uint64(len(r.events))
+		}
+		if done || err != nil {
 			return err
 		}
 	}
@@ -300,6 +314,7 @@ func (w *writer) apply(r *request) error {
 			}
 			if ok {
 				r.ids[i] = id
+				w.repeats++
 				continue
 			}
 		}

@@ -112,6 +112,10 @@ type Log struct {
 	// holes are the id ranges this file never issued (restarts.go), by
 	// top; fixed at Open.
 	holes []hole
+	// Appends since Open, counted once their commit is durable: events
+	// stored for users and as broadcasts, and idempotent repeats (which
+	// store nothing).
+	storedUser, storedBroadcast, repeats atomic.Uint64
 }
 
 // Open opens or creates the log at path, creating its directory, and starts

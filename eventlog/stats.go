@@ -26,6 +26,9 @@ type Stats struct {
 	// DamagedRecords counts stored records found damaged since Open
 	// (logged, never served).
 	DamagedRecords uint64
+	// Appends since Open: events stored for users and as broadcasts, and
+	// idempotent repeats answered with a stored id (storing nothing).
+	StoredUser, StoredBroadcast, Repeats uint64
 }
 
 // Counts are the log's figures kept current as it changes: reading them
@@ -42,6 +45,9 @@ type Counts struct {
 	KeysExpired                                  uint64
 	MoveErrors, RetentionErrors, KeyExpiryErrors uint64
 	DamagedRecords                               uint64
+	// Appends since Open: events stored for users and as broadcasts, and
+	// idempotent repeats answered with a stored id (storing nothing).
+	StoredUser, StoredBroadcast, Repeats uint64
 }
 
 // counters back Counts. Commits and retention update them once their
@@ -66,6 +72,9 @@ func (l *Log) Counts() Counts {
 		RetentionErrors: l.bg.retentionErrors.Load(),
 		KeyExpiryErrors: l.bg.keyExpiryErrors.Load(),
 		DamagedRecords:  l.bg.damaged.Load(),
+		StoredUser:      l.storedUser.Load(),
+		StoredBroadcast: l.storedBroadcast.Load(),
+		Repeats:         l.repeats.Load(),
 	}
 	if fi, err := os.Stat(l.path); err == nil {
 		c.FileBytes = fi.Size()
@@ -151,5 +160,6 @@ func (l *Log) Stats() (Stats, error) {
 	s.RetentionErrors = l.bg.retentionErrors.Load()
 	s.KeyExpiryErrors = l.bg.keyExpiryErrors.Load()
 	s.DamagedRecords = l.bg.damaged.Load()
+	s.StoredUser, s.StoredBroadcast, s.Repeats = l.storedUser.Load(), l.storedBroadcast.Load(), l.repeats.Load()
 	return s, nil
 }

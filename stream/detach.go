@@ -19,7 +19,7 @@ import (
 // detach serves the stream detached from net/http and returns true, or
 // returns false having written nothing more (the caller then serves it
 // on net/http). The status line and headers are already set.
-func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, user string, end time.Time) bool {
+func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, user string, end time.Time, done func()) bool {
 	if h.noDetach || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor < 1 || h.hub.isClosed() {
 		return false
 	}
@@ -33,8 +33,8 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.Respon
 		return false
 	}
 	cc := &chunkedConn{c: c}
-	s := &session{h: h, out: cc, user: user, conn: cc, endAt: endAt}
-	s.sub = &subscriber{out: cc, stopc: make(chan struct{})}
+	s := &session{h: h, out: cc, user: user, conn: cc, endAt: endAt, done: done}
+	s.sub = &subscriber{user: user, out: cc, stopc: make(chan struct{})}
 	if !h.hub.join(s.sub) {
 		_ = c.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 		_, _ = cc.Write(h.retryFrame)
@@ -42,6 +42,9 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.Respon
 			_ = cc.end()
 		}
 		_ = c.Close()
+		if done != nil {
+			done()
+		}
 		return true
 	}
 	s.unwatch = func() {}
@@ -143,5 +146,8 @@ func (s *session) finish() {
 		_ = s.conn.end()
 	}
 	_ = s.conn.c.Close()
+	if s.done != nil {
+		s.done()
+	}
 	s.h.hub.release()
 }

@@ -92,29 +92,30 @@ func NewHandler(src Source, hub *Hub, opts Options) *Handler {
 // and validated user. The resume point is the Last-Event-ID header, else
 // the lastEventId query parameter; see the package doc for what is sent.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
-	h.ServeUntil(w, r, user, time.Time{})
+	h.ServeUntil(w, r, user, time.Time{}, nil)
 }
 
 // ServeUntil is Serve for a stream that must end cleanly at end (its
 // credential expires then): the response body closes, and the client
 // reconnects with a fresh credential and resumes after the last id it
-// saw. A zero end never ends the stream.
-func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache, no-transform")
-	if r.ProtoMajor == 1 {
-		hdr.Set("Connection", "keep-alive")
-	}
-	hdr.Set("X-Accel-Buffering", "no")
+// saw. A zero end never ends the stream. done, if not nil, is called once
+// when the stream has ended: an HTTP/1.1 stream goes on after ServeUntil
+// returns (see detach.go), so what the caller holds for the stream (a
+// place under a stream cap) is released there, not when ServeUntil
+// returns.
+func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time, done func()) {
+	SetHeaders(w.Header(), r)
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
-	if h.detach(w, r, rc, user, end) {
+	if h.detach(w, r, rc, user, end, done) {
 		return
 	}
+	if done != nil {
+		defer done()
+	}
 	s := &session{h: h, out: httpSink{w, rc}, user: user, endAt: end}
-	s.sub = &subscriber{out: s.out}
+	s.sub = &subscriber{user: user, out: s.out}
 	if !h.hub.join(s.sub) {
 		// Shutting down: a 200 that ends at once makes the browser
 		// retry after retry:, by then against the next server.
@@ -131,6 +132,18 @@ func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string
 		_ = s.setDeadline(time.Now().Add(h.opts.WriteTimeout))
 	}()
 	s.run(r.Context(), resumePoint(r))
+}
+
+// SetHeaders sets the headers of a stream's answer: the event-stream
+// type, and no caching, transforming or proxy buffering. A HEAD request
+// gets them alone.
+func SetHeaders(hdr http.Header, r *http.Request) {
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache, no-transform")
+	if r.ProtoMajor == 1 {
+		hdr.Set("Connection", "keep-alive")
+	}
+	hdr.Set("X-Accel-Buffering", "no")
 }
 
 // resumePoint returns the client's resume point, trimmed: the header wins

@@ -14,6 +14,7 @@ import (
 type Hub struct {
 	mu       sync.Mutex
 	subs     map[*subscriber]struct{}
+	users    map[string]int // open streams per user
 	closed   bool
 	done     chan struct{}
 	detached sync.WaitGroup // streams served off net/http's goroutines
@@ -40,7 +41,8 @@ type HubStats struct {
 
 // subscriber is one open stream as the hub sees it.
 type subscriber struct {
-	out sink
+	user string
+	out  sink
 	// writing is set while the stream's handler may be blocked in a
 	// write. Close interrupts only those: a deadline set on an idle
 	// HTTP/2 stream would reset it instead of letting it end cleanly.
@@ -67,7 +69,7 @@ func (s *subscriber) stop() {
 
 // NewHub returns an open hub.
 func NewHub() *Hub {
-	return &Hub{subs: make(map[*subscriber]struct{}), done: make(chan struct{})}
+	return &Hub{subs: make(map[*subscriber]struct{}), users: make(map[string]int), done: make(chan struct{})}
 }
 
 // Done is closed when Close is called.
@@ -138,6 +140,18 @@ func (h *Hub) Stats() HubStats {
 	}
 }
 
+// Streams returns how many streams are open now for user, or for every
+// user when user is "" (the streams a broadcast reaches). It is a hint for
+// apps (is anyone listening?), not a delivery guarantee.
+func (h *Hub) Streams(user string) int {
+	if user == "" {
+		return int(h.subscribers.Load())
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.users[user]
+}
+
 // join registers s; false once the hub is closed. A detached stream (s
 // with a stop channel) counts for Wait until leave.
 func (h *Hub) join(s *subscriber) bool {
@@ -151,6 +165,7 @@ func (h *Hub) join(s *subscriber) bool {
 		h.detachedN.Add(1)
 	}
 	h.subs[s] = struct{}{}
+	h.users[s.user]++
 	h.subscribers.Add(1)
 	return true
 }
@@ -162,6 +177,9 @@ func (h *Hub) leave(s *subscriber) {
 	defer h.mu.Unlock()
 	if _, ok := h.subs[s]; ok {
 		delete(h.subs, s)
+		if h.users[s.user]--; h.users[s.user] <= 0 {
+			delete(h.users, s.user)
+		}
 		h.subscribers.Add(-1)
 		if s.stopc != nil {
 			h.detachedN.Add(-1)

@@ -139,6 +139,7 @@ func TestHubRace(t *testing.T) {
 					}
 				}
 				_ = ts.hub.Stats()
+				_ = ts.hub.Streams(fmt.Sprint("u", w%4))
 				c.Close()
 			}
 		})
@@ -158,6 +159,9 @@ func TestHubRace(t *testing.T) {
 	cancel()
 	wg.Wait()
 	waitFor(t, wait, "no subscribers", func() bool { return ts.hub.Stats().Subscribers == 0 })
+	for u := range 4 {
+		assert.Zero(t, ts.hub.Streams(fmt.Sprint("u", u)), "u%d's streams after all left", u)
+	}
 }
 
 func TestFrameCacheSharesAndBounds(t *testing.T) {

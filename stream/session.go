@@ -37,9 +37,11 @@ type session struct {
 	// context's deadline if that comes first.
 	endAt time.Time
 
-	// A detached stream (see detach.go) also has its connection.
+	// A detached stream (see detach.go) also has its connection, and
+	// the caller's done, called once when it ends.
 	conn    *chunkedConn
 	unwatch func()
+	done    func()
 }
 
 // run serves a stream on the handler's goroutine until ctx ends.

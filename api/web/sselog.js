@@ -17,8 +17,10 @@
 // Last-Event-ID, which wins on the server), and an event whose id is not
 // greater than the last one seen is dropped, so the app sees each event once
 // and in order. When the browser gives up (readyState CLOSED) the client
-// probes the URL with fetch() to learn the status EventSource hides: 204, 400,
-// 401 and 403 stop it for good, anything else is retried with capped
+// probes the URL with fetch() to learn the status EventSource hides: 204, 400
+// and 403 stop it for good; 401 (an expired or invalid token) asks the token
+// provider for a new token and reconnects from the last id seen (with a fixed
+// token string, 401 stops it too); anything else is retried with capped
 // exponential backoff and full jitter (a 429, the server's stream cap, first
 // waits the Retry-After it names).
 
@@ -29,10 +31,15 @@ export const DISCONNECTED = "disconnected";
 
 /**
  * HTTP statuses after which reconnecting cannot help: 204 is the server's
- * polite "stop", 400 a user id the server rejects, 401/403 a bad token.
- * A 404 is retried: proxies answer it while a deploy is under way.
+ * polite "stop", 400 a user id the server rejects, 403 a token for another
+ * user. 401 (a missing, expired or invalid token) is final only for a fixed
+ * token string: a token provider is asked for a new token instead. A 404 is
+ * retried: proxies answer it while a deploy is under way.
  */
-export const FINAL_STATUSES = Object.freeze([204, 400, 401, 403]);
+export const FINAL_STATUSES = Object.freeze([204, 400, 403]);
+
+/** UNAUTHORIZED is the status that makes a token provider be called again. */
+export const UNAUTHORIZED = 401;
 
 const RESERVED = new Set(["connected", "gap", "error", "open"]);
 const DEFAULT_BACKOFF = Object.freeze({ baseMs: 1000, maxMs: 30000 });
@@ -158,11 +165,18 @@ export async function probe(url, signal) {
  * subscribe opens a stream and keeps it open until close() or a final
  * status. Options:
  *   url          the stream URL, e.g. "/v1/users/alice/stream" (required)
- *   token        subscriber token, sent as ?token=
- *   getToken     async () => a fresh token; asked before each reconnect of
- *                its own (the server ends a stream when its token expires,
- *                and answers 401 to an expired one), so a 401 stops the
- *                client only if the fresh token is refused too
+ *   token        subscriber token, sent as ?token=: a string, or a provider
+ *                `async () => string` called before the first connect and
+ *                again whenever the server answers 401 (the token expired:
+ *                the server also ends a stream when its token expires, and
+ *                the reconnect with the old token meets that 401);
+ *                a provider that throws or returns no string stops the
+ *                subscription (onError gets its error, err.provider = true)
+ *   getToken     an alias of a token provider, for code written against
+ *                sselog.js's earlier option: the same provider, called on
+ *                every 401. With token a string as well, that string is
+ *                used for the first connect and getToken only after a 401;
+ *                a function token wins over getToken
  *   events       {name: (data, id, name) => …} for named events ("message"
  *                for unnamed ones); EventSource only delivers names it
  *                listens for, so list every name (null: onMessage only)
@@ -173,6 +187,7 @@ export async function probe(url, signal) {
  *                resume point was not valid ({reason, lastEventId, oldestId})
  *   onConnected  (info) => … with the server's connected event data
  *   onError      (err) => …; err.status is set when a final status stopped it
+ *                (403, 204, 400; 401 with a fixed token)
  *   onRetry      ({attempt, delay, status}) => … before each reconnect of its
  *                own, e.g. to show "retrying in 4 s" (status 0: no answer)
  *   lastEventId  resume point; wins over the stored one
@@ -187,9 +202,16 @@ export function subscribe(options) {
   const backoff = { ...DEFAULT_BACKOFF, ...(opts.backoff || {}) };
   const handlers = opts.events || {};
   const random = opts.random || Math.random;
+  // One provider, whichever option named it: getToken is an alias.
+  const provider =
+    typeof opts.token === "function"
+      ? opts.token
+      : typeof opts.getToken === "function"
+        ? opts.getToken
+        : null;
+  let token = typeof opts.token === "string" ? opts.token : "";
 
   let lastId = opts.lastEventId || readStored(opts.storageKey);
-  let token = opts.token;
   let status = "";
   let es = null;
   let timer = 0;
@@ -277,14 +299,6 @@ export function subscribe(options) {
   // retry runs after the browser gave up: it learns why, then either stops
   // for good or opens a new EventSource after a jittered wait.
   const retry = async () => {
-    if (opts.getToken) {
-      try {
-        token = (await opts.getToken()) || token;
-      } catch (err) {
-        report(err);
-      }
-      if (stopped) return;
-    }
     probing = new AbortController();
     const { status: code, retryAfterMs: after } = await probe(
       buildUrl(opts.url, { token, lastEventId: lastId }),
@@ -292,7 +306,12 @@ export function subscribe(options) {
     );
     probing = null;
     if (stopped) return;
-    if (FINAL_STATUSES.includes(code)) {
+    if (code === UNAUTHORIZED && provider) {
+      // The token expired (or the server's secret changed): ask for a new
+      // one, then reconnect from the last id seen, after the usual wait so
+      // a provider that keeps handing out bad tokens is not hammered.
+      if (!(await refresh())) return;
+    } else if (FINAL_STATUSES.includes(code) || code === UNAUTHORIZED) {
       halt();
       const err = new Error(`sselog: stream answered ${code}, not reconnecting`);
       err.status = code;
@@ -308,6 +327,28 @@ export function subscribe(options) {
     timer = setTimeout(connect, wait);
   };
 
+  // refresh asks the provider for a token; on failure it stops the
+  // subscription for good and reports why. It resolves to whether to go on.
+  const refresh = async () => {
+    let t;
+    try {
+      t = await provider();
+      if (typeof t !== "string" || t === "") {
+        throw new TypeError(`sselog: the token provider returned ${t === "" ? "an empty string" : typeof t}, not a token`);
+      }
+    } catch (err) {
+      if (stopped) return false;
+      halt();
+      const e = err instanceof Error ? err : new Error(String(err));
+      e.provider = true;
+      report(e);
+      return false;
+    }
+    if (stopped) return false;
+    token = t;
+    return true;
+  };
+
   const halt = () => {
     stopped = true;
     if (timer) clearTimeout(timer);
@@ -319,7 +360,8 @@ export function subscribe(options) {
   };
 
   setStatus(RECONNECTING); // not connected yet, and trying
-  connect();
+  if (provider && !token) refresh().then((go) => go && connect());
+  else connect();
 
   return {
     close: halt,
@@ -332,6 +374,9 @@ export function subscribe(options) {
   };
 }
 
+// PROVIDER stands for any token provider in useSselog's dependencies.
+const PROVIDER = Symbol("sselog token provider");
+
 /**
  * useSselog is a React hook over subscribe. React is passed in (React's own
  * module or window.React) so this file needs no bundler:
@@ -342,8 +387,12 @@ export function subscribe(options) {
  *
  * `events` are the newest first, at most `max` (50) of them, each
  * {id, event, data}. Names in options.events may map to null when only the
- * list is wanted. The stream is rebuilt only when url or token change, and it
- * resumes from the last id seen, so a new token loses nothing.
+ * list is wanted. `token` is a string or a provider `async () => string`,
+ * as for subscribe: a provider is called again when the server answers 401,
+ * and the newest provider passed is the one called, so an inline arrow
+ * function does not rebuild the stream (getToken, its alias, likewise). The stream is rebuilt only when url
+ * or a token string change, and it resumes from the last id seen, so a new
+ * token loses nothing.
  */
 export function useSselog(React, options) {
   const { useState, useEffect, useRef } = React;
@@ -365,6 +414,8 @@ export function useSselog(React, options) {
     }
     const sub = subscribe({
       ...o,
+      token: typeof o.token === "function" ? () => latest.current.token() : o.token,
+      getToken: typeof o.getToken === "function" ? () => latest.current.getToken() : undefined,
       lastEventId: cursor.current || o.lastEventId,
       events: names,
       onStatus: (s) => {
@@ -384,7 +435,7 @@ export function useSselog(React, options) {
       },
     });
     return () => sub.close();
-  }, [options.url, options.token]);
+  }, [options.url, typeof options.token === "function" ? PROVIDER : options.token]);
 
   return { status, events, lastEventId };
 }

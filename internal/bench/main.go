@@ -72,11 +72,12 @@ Run 'sselog bench <scenario> -h' for a scenario's flags.
 // run dispatches to a scenario; hidden scenarios are the children a run
 // starts.
 func run(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(e.stderr, usage)
-		if len(args) == 0 {
-			return errors.New("bench: name a scenario")
-		}
+		return errors.New("bench: name a scenario")
+	}
+	if isHelp(args[0]) || args[0] == "help" {
+		fmt.Fprint(e.stdout, usage) // asked for: stdout, so "| less" works
 		return nil
 	}
 	name, rest := args[0], args[1:]
@@ -93,6 +94,20 @@ func run(ctx context.Context, e env, args []string) error {
 	}
 	fs := flag.NewFlagSet("sselog bench "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	for _, a := range rest {
+		if isHelp(a) {
+			fs.SetOutput(e.stdout) // asked for: stdout
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sselog bench %s [flags]\n\nFlags:\n", name)
+		var b strings.Builder
+		out := fs.Output()
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(out)
+		fmt.Fprint(out, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
+	}
 	var c common
 	c.register(fs, e.getenv)
 	sc.register(fs)
@@ -111,6 +126,11 @@ func run(ctx context.Context, e env, args []string) error {
 	explicitURL := false
 	fs.Visit(func(f *flag.Flag) { explicitURL = explicitURL || f.Name == "url" })
 	return runScenario(ctx, e, &c, name, sc, explicitURL)
+}
+
+// isHelp reports whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "--h"
 }
 
 // common holds the flags every scenario shares.

@@ -21,11 +21,11 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	var base, key, out string
 	var quiet bool
 	f := newEnvFlags("backup", "Download a consistent snapshot of a running server's data file and verify it.\n"+
-		"Restore by stopping the server and putting the file at its --data path.", getenv, stderr)
+		"Restore by stopping the server and putting the file at its --data path.", getenv, stdout)
 	f.String(&base, "url", "SSELOG_URL", defaultURL, urlUsage)
 	f.Secret(&key, "publisher-key", "SSELOG_PUBLISHER_KEY", "publisher key (not needed in open mode)")
 	f.String(&out, "o", "", "", "file to write (required); replaced only once the new copy is verified")
-	f.Bool(&quiet, "quiet", "", "no progress bar")
+	f.Bool(&quiet, "quiet", "", "no progress bar (there is none unless stderr is a terminal)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -42,9 +42,9 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	tmp := out + ".tmp"
 	start := time.Now()
-	if err := download(ctx, c, tmp, quiet, stderr); err != nil {
+	if err := download(ctx, c, tmp, quiet || !isTerminal(stderr), stderr); err != nil {
 		_ = os.Remove(tmp)
-		return err
+		return explainAuth(err, "backup", keyHint)
 	}
 	st, err := verifyBackup(tmp)
 	if err != nil {
@@ -170,6 +170,18 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// isTerminal reports whether w is a terminal (a character device), where
+// a progress bar redrawn with \r makes sense; in a pipe or a log file it
+// is noise.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // progressBar draws "[#####.....]  52%  13.1 MiB of 25.2 MiB" on one terminal

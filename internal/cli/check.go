@@ -15,13 +15,14 @@ import (
 // consistency check, and every stored record. It never writes the file.
 func check(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	f := flag.NewFlagSet("check", flag.ContinueOnError)
-	f.SetOutput(stderr)
-	f.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: sselog check FILE\n\nVerify a data file offline (a backup, or the data file with the server stopped):\n"+
-			"its page structure, bbolt's consistency check and every stored record's checksum. The file is not written.")
-	}
+	f.SetOutput(io.Discard) // help goes to stdout; an error is said once, by main
 	if err := f.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "Usage: sselog check FILE\n\nVerify a data file offline (a backup, or the data file with the server stopped):\n"+
+				"its page structure, bbolt's consistency check and every stored record's checksum. The file is not written.")
+			return err
+		}
+		return fmt.Errorf("check: %w (see sselog check --help)", err)
 	}
 	if f.NArg() != 1 {
 		return errors.New("check: want exactly one FILE")

@@ -51,9 +51,9 @@ user), which is allowed only on a loopback address.`
 
 // parseServeConfig reads the server's flags over its environment and
 // checks the result.
-func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+func parseServeConfig(args []string, getenv func(string) string, stdout io.Writer) (serveConfig, error) {
 	var c serveConfig
-	f := newEnvFlags("serve", serveSummary, getenv, stderr)
+	f := newEnvFlags("serve", serveSummary, getenv, stdout)
 	f.String(&c.Addr, "addr", "SSELOG_ADDR", "127.0.0.1:8080", "address to listen on, host:port")
 	f.String(&c.Data, "data", "SSELOG_DATA", "data/sselog.db", "path of the bbolt data file (created if missing)")
 	f.Secret(&c.PublisherKey, "publisher-key", "SSELOG_PUBLISHER_KEY", "bearer key for publish and admin routes")

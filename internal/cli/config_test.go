@@ -86,32 +86,6 @@ func TestIsLoopback(t *testing.T) {
 	}
 }
 
-// TestHelpDocumentsEveryOption: --help lists every flag with its
-// environment variable, and exits cleanly.
-func TestHelpDocumentsEveryOption(t *testing.T) {
-	var stderr bytes.Buffer
-	require.NoError(t, Run(context.Background(), []string{"--help"}, testkit.Env(), &bytes.Buffer{}, &stderr))
-	help := stderr.String()
-	for _, name := range []string{"addr", "data", "publisher-key", "subscriber-secret", "retention", "max-events",
-		"compact-interval", "heartbeat", "retry", "write-timeout", "max-body", "max-batch-body", "cors-origins",
-		"tls-cert", "tls-key", "shutdown-timeout", "log-format", "pprof"} {
-		assert.Contains(t, help, "-"+name+" ", name)
-		assert.Contains(t, help, "SSELOG_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_")), name)
-	}
-	require.NotContains(t, help, "secret-value")
-
-	// The secrets from the environment never appear in --help.
-	stderr.Reset()
-	require.NoError(t, Run(context.Background(), []string{"serve", "--help"}, testkit.Env("SSELOG_PUBLISHER_KEY=secret-value"), &bytes.Buffer{}, &stderr))
-	assert.NotContains(t, stderr.String(), "secret-value")
-
-	var out bytes.Buffer
-	require.NoError(t, Run(context.Background(), []string{"help"}, testkit.Env(), &out, &bytes.Buffer{}))
-	for _, cmd := range []string{"serve", "token", "publish", "tail", "backup", "version"} {
-		assert.Contains(t, out.String(), cmd)
-	}
-}
-
 // TestServeInProcess: run() serves, answers, and returns nil once its
 // context ends, logging the effective config without secrets.
 func TestServeInProcess(t *testing.T) {

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,20 +15,37 @@ import (
 // the built-in default, overridden by the SSELOG_ variable, overridden by
 // the flag. A malformed variable is an error, not silently ignored.
 type envFlags struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	errs   []error
+	fs      *flag.FlagSet
+	summary string
+	stdout  io.Writer // where --help goes, so "| less" works
+	getenv  func(string) string
+	errs    []error
 }
 
-func newEnvFlags(name, summary string, getenv func(string) string, stderr io.Writer) *envFlags {
+// newEnvFlags returns the flags of subcommand name. --help prints to
+// stdout; a parse error is returned, never printed here, so it is said
+// once (by main).
+func newEnvFlags(name, summary string, getenv func(string) string, stdout io.Writer) *envFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: sselog %s [flags]\n\n%s\n\nFlags (each with its environment variable; flags win):\n", name, summary)
-		fs.PrintDefaults()
-	}
-	return &envFlags{fs: fs, getenv: getenv}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &envFlags{fs: fs, summary: summary, stdout: stdout, getenv: getenv}
 }
+
+// printUsage writes the command's help: its summary and every flag as
+// --name, with the environment variable it reads where it reads one.
+func (e *envFlags) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: sselog %s [flags]\n\n%s\n\nFlags (those marked env also read that variable; a flag wins):\n", e.fs.Name(), e.summary)
+	var b strings.Builder
+	e.fs.SetOutput(&b)
+	e.fs.PrintDefaults()
+	e.fs.SetOutput(io.Discard)
+	_, _ = io.WriteString(w, singleDash.ReplaceAllString(b.String(), "  --"))
+}
+
+// singleDash matches the start of a flag line as flag.PrintDefaults writes
+// it ("  -name"); GNU-style "--name" works too and is what we document.
+var singleDash = regexp.MustCompile(`(?m)^  -`)
 
 // lookup returns the environment's value for env, if set.
 func (e *envFlags) lookup(env string) (string, bool) {
@@ -104,12 +123,17 @@ func (e *envFlags) Bool(p *bool, name, env string, usage string) {
 }
 
 // Parse parses args, reporting environment errors first. Extra positional
-// arguments are an error: a typo must not be silently ignored.
+// arguments are an error: a typo must not be silently ignored. --help
+// prints the usage to stdout and returns flag.ErrHelp.
 func (e *envFlags) Parse(args []string) error {
-	if err := errors.Join(e.errs...); err != nil {
-		return err
-	}
 	if err := e.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			e.printUsage(e.stdout)
+			return err
+		}
+		return fmt.Errorf("%s: %w (see sselog %s --help)", e.fs.Name(), err, e.fs.Name())
+	}
+	if err := errors.Join(e.errs...); err != nil {
 		return err
 	}
 	if e.fs.NArg() > 0 {

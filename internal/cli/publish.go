@@ -22,7 +22,7 @@ const (
 func publish(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var base, key, user, event, data, idem string
 	var broadcast bool
-	f := newEnvFlags("publish", "Publish one event to a user, or to everyone with --broadcast, and print its id.", getenv, stderr)
+	f := newEnvFlags("publish", "Publish one event to a user, or to everyone with --broadcast, and print its id.", getenv, stdout)
 	f.String(&base, "url", "SSELOG_URL", defaultURL, urlUsage)
 	f.Secret(&key, "publisher-key", "SSELOG_PUBLISHER_KEY", "publisher key (not needed in open mode)")
 	f.String(&user, "user", "", "", "user to publish to")
@@ -52,7 +52,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		id, err = c.Publish(ctx, user, event, raw, idem)
 	}
 	if err != nil {
-		return err
+		return explainAuth(err, "publish", keyHint)
 	}
 	_, err = fmt.Fprintln(stdout, id)
 	return err

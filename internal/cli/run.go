@@ -33,12 +33,22 @@ var commands = []struct {
 // Run is main without the process: tests call it directly. With no
 // subcommand, or when the first argument is a flag, it serves.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		args = []string{"help"}
+	}
 	name := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
 	if name == "help" {
+		// "sselog help", "sselog --help": the commands, then the flags of
+		// the default one.
 		usage(stdout)
+		fmt.Fprintln(stdout)
+		_, err := parseServeConfig([]string{"--help"}, getenv, stdout)
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return nil
 	}
 	for _, c := range commands {
@@ -59,7 +69,17 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun \"sselog <command> --help\" for a command's flags. Every flag has an SSELOG_ environment fallback; flags win.")
+	fmt.Fprintln(w, "\nRun \"sselog <command> --help\" for a command's flags. A flag marked (env SSELOG_...) also reads\n"+
+		"that environment variable; the flag wins.")
+}
+
+// isHelp reports whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "--h":
+		return true
+	}
+	return false
 }
 
 func benchCmd(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {

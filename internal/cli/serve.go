@@ -21,8 +21,8 @@ import (
 // serve runs the server until ctx ends, then shuts down: streams are told
 // to end, in-flight requests get --shutdown-timeout to finish, and the
 // log is closed last so every acknowledged publish is on disk.
-func serve(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
-	cfg, err := parseServeConfig(args, getenv, stderr)
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseServeConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -30,18 +30,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = defaultMaxStreams(logger)
 	}
+	// Everything that can refuse the start is checked, and the port taken,
+	// before the data file is opened: a refused start leaves no empty file
+	// behind, and a second server on a running one's address and file
+	// says the address is in use rather than that the file is locked.
+	apiCfg := cfg.apiConfig(logger)
+	if err := api.CheckConfig(apiCfg); err != nil {
+		return err
+	}
 	if cfg.TLSCert != "" {
 		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return fmt.Errorf("load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
 		}
-	}
-	lg, err := openStore(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	srv, a, err := newHTTPServer(cfg, lg, logger)
-	if err != nil {
-		return errors.Join(err, lg.Close())
 	}
 	var ln net.Listener
 	if cfg.openMode() {
@@ -52,7 +52,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 		ln, err = net.Listen("tcp", cfg.Addr)
 	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), lg.Close())
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	lg, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	srv, a, err := newHTTPServer(apiCfg, lg, logger)
+	if err != nil {
+		return errors.Join(err, ln.Close(), lg.Close())
 	}
 	started := time.Now()
 	logger.Info("sselog started", append([]any{"version", versionString(), "addr", ln.Addr().String()}, cfg.logAttrs()...)...)
@@ -92,28 +100,37 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	return nil
 }
 
+// apiConfig is the API's part of the configuration.
+func (c serveConfig) apiConfig(logger *slog.Logger) api.Config {
+	return api.Config{
+		PublisherKey:      c.PublisherKey,
+		SubscriberSecret:  c.SubscriberSecret,
+		MaxBody:           c.MaxBody,
+		MaxBatchBody:      c.MaxBatchBody,
+		TokenAudience:     c.TokenAudience,
+		TokenIssuer:       c.TokenIssuer,
+		ReadTimeout:       c.ReadTimeout,
+		MaxStreams:        c.MaxStreams,
+		MaxStreamsPerUser: c.MaxStreamsPerUser,
+		MetricsElsewhere:  c.MetricsAddr != "",
+		CORSOrigins:       c.origins(),
+		Stream:            stream.Options{Retry: c.Retry, Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, Logger: logger},
+		Version:           versionString(),
+		Revision:          revision(),
+		Logger:            logger,
+	}
+}
+
 // newHTTPServer wires the API into an http.Server. There is no
 // WriteTimeout (it would cut every stream: the stream handler sets a
 // deadline per write instead); ReadTimeout bounds every request from its
 // first byte (streams, history and backup clear it once accepted), and
 // ReadHeaderTimeout stops slowloris.
-func newHTTPServer(cfg serveConfig, lg api.Store, logger *slog.Logger) (*http.Server, *api.Server, error) {
-	a, err := api.New(lg, api.Config{
-		PublisherKey:      cfg.PublisherKey,
-		SubscriberSecret:  cfg.SubscriberSecret,
-		MaxBody:           cfg.MaxBody,
-		MaxBatchBody:      cfg.MaxBatchBody,
-		TokenAudience:     cfg.TokenAudience,
-		TokenIssuer:       cfg.TokenIssuer,
-		ReadTimeout:       cfg.ReadTimeout,
-		MaxStreams:        cfg.MaxStreams,
-		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
-		MetricsElsewhere:  cfg.MetricsAddr != "",
-		CORSOrigins:       cfg.origins(),
-		Stream:            stream.Options{Retry: cfg.Retry, Heartbeat: cfg.Heartbeat, WriteTimeout: cfg.WriteTimeout, Logger: logger},
-		Version:           versionString(),
-		Logger:            logger,
-	})
+func newHTTPServer(cfg api.Config, lg api.Store, logger *slog.Logger) (*http.Server, *api.Server, error) {
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = api.DefaultReadTimeout
+	}
+	a, err := api.New(lg, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sselog/sselog/client"
 	"github.com/sselog/sselog/eventlog"
@@ -20,7 +21,7 @@ import (
 // id of each printed event so the next run resumes exactly after it.
 func tail(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var base, user, tok, state, from string
-	f := newEnvFlags("tail", "Follow a user's stream, printing one JSON line per event: {\"id\",\"event\",\"data\"}.", getenv, stderr)
+	f := newEnvFlags("tail", "Follow a user's stream, printing one JSON line per event: {\"id\",\"event\",\"data\"}.", getenv, stdout)
 	f.String(&base, "url", "SSELOG_URL", defaultURL, urlUsage)
 	f.String(&user, "user", "", "", "user whose stream to follow (required)")
 	f.Secret(&tok, "token", "SSELOG_TOKEN", "subscriber token for --user (not needed in open mode; see sselog token)")
@@ -36,11 +37,17 @@ func tail(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	c, err := client.New(base)
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	c, err := client.New(base, client.WithRetryNotify(func(err error, wait time.Duration) {
+		if err == nil {
+			logger.Warn("the server ended the stream; reconnecting", "url", base, "in", wait.Round(time.Millisecond))
+			return
+		}
+		logger.Warn("lost the server; retrying", "url", base, "in", wait.Round(time.Millisecond), "err", err)
+	}))
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	enc := json.NewEncoder(stdout)
 	err = c.Tail(ctx, user, tok, last, func(m sse.Message) error {
 		switch m.Event {
@@ -59,7 +66,7 @@ func tail(ctx context.Context, args []string, getenv func(string) string, stdout
 	if errors.Is(err, context.Canceled) {
 		return nil // interrupted: the state file already holds the last id
 	}
-	return err
+	return explainAuth(err, "tail", tokenHint)
 }
 
 type tailLine struct {
@@ -68,10 +75,17 @@ type tailLine struct {
 	Data  json.RawMessage `json:"data"`
 }
 
-// startID picks the resume point: the state file's id, else --from.
+// startID picks the resume point: the state file's id, else --from,
+// which is an event id or 0 (from the oldest retained).
 func startID(state, from string) (string, error) {
-	if from == "0" {
+	switch from {
+	case "":
+	case "0":
 		from = eventlog.ZeroID.String()
+	default:
+		if _, err := eventlog.ParseID(from); err != nil {
+			return "", fmt.Errorf("tail: --from %q: want an event id (26 characters, as tail prints) or 0 for the oldest retained", from)
+		}
 	}
 	if state == "" {
 		return from, nil

@@ -16,7 +16,7 @@ import (
 func token(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var user, secret string
 	var ttl time.Duration
-	f := newEnvFlags("token", "Print a subscriber token (HS256 JWT, sub = user) for one user.", getenv, stderr)
+	f := newEnvFlags("token", "Print a subscriber token (HS256 JWT, sub = user) for one user.", getenv, stdout)
 	f.String(&user, "user", "", "", "user id the token reads (required)")
 	f.Duration(&ttl, "ttl", "", time.Hour, "how long the token is valid")
 	f.Secret(&secret, "subscriber-secret", "SSELOG_SUBSCRIBER_SECRET", "the server's subscriber secret (required)")

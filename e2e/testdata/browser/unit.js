@@ -220,13 +220,13 @@ test("a 503 is retried with backoff until close()", async () => {
   eq((await requests(key)).length, n, "no request after close()");
 });
 
-test("an expired token: getToken is asked for a fresh one before reconnecting", async () => {
+test("an expired token: getToken, an alias of a token provider, is asked on the 401", async () => {
   const key = newKey();
   const plan = [
     { retry: 20, events: [ev(1)], close: true }, // the server ends the stream: the token expired
     { status: 401 }, // the browser's reconnect still carries the old token
-    { events: [] }, // sselog.js's probe, with the fresh token
-    { events: [ev(2)] }, // sselog.js's own EventSource
+    { status: 401 }, // sselog.js's probe: 401, so ask the provider
+    { events: [ev(2)] }, // sselog.js's own EventSource, with the fresh token
   ];
   let asked = 0;
   const getToken = async () => `fresh${++asked}`;
@@ -234,8 +234,9 @@ test("an expired token: getToken is asked for a fresh one before reconnecting", 
   track(sse.subscribe({ url: sseUrl(key, plan), token: "old", getToken, ...opts }));
   await waitFor(() => got.messages.length >= 2, "2 messages");
   const seen = await requests(key);
-  eq(seen.slice(0, 4).map((r) => r.token), ["old", "old", "fresh1", "fresh1"], "tokens");
+  eq(seen.slice(0, 4).map((r) => r.token), ["old", "old", "old", "fresh1"], "tokens: the string first, getToken after the 401");
   eq(seen[3].query, id(1), "resumes exactly after the last id");
+  eq(asked, 1, "getToken calls");
   eq(got.errors, [], "a 401 with getToken is not final");
 });
 
@@ -321,6 +322,110 @@ test("the token travels as ?token= on every EventSource and probe", async () => 
   await waitFor(async () => (await requests(key)).length >= 4, "4 requests");
   await waitFor(() => got.statuses.length >= 4, "connected again");
   eq((await requests(key)).map((r) => r.token), ["tok.en-1", "tok.en-1", "tok.en-1", "tok.en-1"], "tokens");
+});
+
+test("token provider: a 401 calls it again and resumes with the new token", async () => {
+  const key = newKey();
+  const plan = [
+    { retry: 20, events: [ev(1)], close: true }, // stream ends: the browser reconnects
+    { status: 401 }, // the browser's reconnect with the expired token: CLOSED
+    { status: 401 }, // sselog.js's probe: 401, so ask the provider
+    { events: [ev(1), ev(2)] }, // the new EventSource, with the new token
+  ];
+  const issued = ["t-one", "t-two"];
+  let calls = 0;
+  const { got, opts } = recorder({
+    token: async () => issued[Math.min(calls++, issued.length - 1)],
+    backoff: { baseMs: 5, maxMs: 10 },
+  });
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => got.messages.length >= 2, "2 messages");
+  const seen = await requests(key);
+  eq(seen.map((r) => r.token), ["t-one", "t-one", "t-one", "t-two"], "tokens");
+  eq(seen[3].query, id(1), "the new EventSource resumes after the last id");
+  eq(got.messages.map((m) => m.id), [id(1), id(2)], "each event once");
+  eq(calls, 2, "provider calls: at start and after the 401");
+  eq(got.errors, [], "no error");
+  eq(sub.status, "connected", "status");
+});
+
+test("token provider: 403 still stops for good; the provider is not asked again", async () => {
+  const key = newKey();
+  let calls = 0;
+  const { got, opts } = recorder({ token: () => `t${++calls}`, backoff: { baseMs: 5, maxMs: 10 } });
+  track(sse.subscribe({ url: sseUrl(key, [{ status: 403 }]), ...opts }));
+  await waitFor(() => got.errors.length > 0, "an error");
+  eq(got.errors.map((e) => e.status), [403], "error status");
+  await sleep(100);
+  eq(calls, 1, "provider calls");
+  eq((await requests(key)).length, 2, "requests: the EventSource and one probe");
+  eq(got.statuses, ["reconnecting", "disconnected"], "statuses");
+});
+
+test("token provider: a failing provider stops the subscription", async () => {
+  // At start: nothing is opened.
+  let key = newKey();
+  let a = recorder({ token: async () => { throw new Error("session ended"); } });
+  track(sse.subscribe({ url: sseUrl(key, [{ events: [ev(1)] }]), ...a.opts }));
+  await waitFor(() => a.got.errors.length > 0, "an error");
+  eq(a.got.errors.map((e) => e.message), ["session ended"], "the provider's error");
+  eq(a.got.statuses, ["reconnecting", "disconnected"], "statuses");
+  eq((await requests(key)).length, 0, "no request without a token");
+
+  // After a 401: a provider that then returns no token.
+  key = newKey();
+  let calls = 0;
+  a = recorder({ token: () => (calls++ === 0 ? "t1" : undefined), backoff: { baseMs: 5, maxMs: 10 } });
+  const plan = [{ retry: 20, events: [ev(1)], close: true }, { status: 401 }];
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), ...a.opts }));
+  await waitFor(() => a.got.errors.length > 0, "an error");
+  ok(/not a token/.test(a.got.errors[0].message), `error: ${a.got.errors[0].message}`);
+  eq(sub.status, "disconnected", "status");
+  eq(sub.lastEventId, id(1), "cursor kept");
+  await sleep(100);
+  eq((await requests(key)).length, 3, "requests: stream, browser reconnect, probe");
+});
+
+test("useSselog: a token provider is called again on 401; a new inline provider does not rebuild", async () => {
+  const { React, ReactDOM } = window;
+  const key = newKey();
+  const note = (n) => ev(n, `{"t":${n}}`, "notification");
+  const plan = [
+    // The browser waits 1 s before it reconnects: time to render a new provider.
+    { retry: 1000, events: [note(1)], close: true },
+    { status: 401 }, { status: 401 },
+    { events: [note(2)] },
+  ];
+  const url = sseUrl(key, plan);
+  const h = React.createElement;
+  const calls = [];
+  function App({ gen }) {
+    const { events } = sse.useSselog(React, {
+      url,
+      token: async () => { calls.push(gen); return `tok-${gen}-${calls.length}`; },
+      events: { notification: null },
+      backoff: { baseMs: 5, maxMs: 10 },
+    });
+    return h("ul", null, events.map((e) => h("li", { key: e.id, "data-id": e.id }, String(e.data.t))));
+  }
+  const el = document.createElement("div");
+  document.body.append(el);
+  const root = ReactDOM.createRoot(el);
+  const shown = () => Array.from(el.querySelectorAll("li"), (li) => li.dataset.id);
+  try {
+    root.render(h(App, { gen: 1 }));
+    await waitFor(() => shown().length >= 1, "event 1 rendered");
+    root.render(h(App, { gen: 2 })); // a new provider function: no rebuild
+    await waitFor(() => shown()[0] === id(2), "event 2 rendered");
+    eq(shown(), [id(2), id(1)], "each event once");
+    eq(calls, [1, 2], "the first provider at start, the newest after the 401");
+    const seen = await requests(key);
+    eq(seen.map((r) => r.token), ["tok-1-1", "tok-1-1", "tok-1-1", "tok-2-2"], "tokens");
+    eq(seen[3].query, id(1), "resumed after the last id");
+  } finally {
+    root.unmount();
+    el.remove();
+  }
 });
 
 test("a throwing handler does not stall the stream", async () => {
