@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,6 +224,26 @@ func testIdempotentAppend(t *testing.T, open Opener) {
 	st, err := s.Stats()
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), st.Events)
+}
+
+// Retries of one key racing each other store once and all get its id.
+func testIdempotentConcurrentRetries(t *testing.T, open Opener) {
+	s := open(t, Options{})
+	in := eventlog.Input{User: "u", Data: []byte(`1`), IdempotencyKey: "race"}
+	const n = 8
+	ids := make([]eventlog.ID, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { ids[i], errs[i] = s.Append(context.Background(), in) })
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		assert.Equal(t, ids[0], ids[i])
+	}
+	got, _ := ReadAll(t, s, "u", eventlog.ZeroID, 10)
+	assert.Equal(t, []eventlog.ID{ids[0]}, IDs(got))
 }
 
 // A keyed batch: a retry returns the first batch's ids and stores

@@ -60,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"BatchInInputOrder", testBatchInInputOrder},
 		{"BatchAllOrNothing", testBatchAllOrNothing},
 		{"IdempotentAppend", testIdempotentAppend},
+		{"IdempotentConcurrentRetries", testIdempotentConcurrentRetries},
 		{"IdempotentBatch", testIdempotentBatch},
 		{"KeyedBatchKeySpace", testKeyedBatchKeySpace},
 		{"PageBytes", testPageBytes},
