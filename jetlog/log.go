@@ -78,6 +78,12 @@ type Log struct {
 	counts counts
 	// verified are resume points found issued by this stream (Unknown).
 	verified verified
+	// health is the last Healthy answer and when it was found.
+	health struct {
+		mu  sync.Mutex
+		at  time.Time
+		err error
+	}
 }
 
 // Open creates or updates the stream and starts following it. nc stays
@@ -361,7 +367,26 @@ func (l *Log) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 // and, for a replicated stream, sees a quorum of its replicas active
 // (a leader cut off from the others answers for a while before it steps
 // down; its writes would fail).
+//
+// An answer is reused for a second: /healthz is open to anyone, and a
+// flood of probes must not become a flood of JetStream requests.
 func (l *Log) Healthy(ctx context.Context) error {
+	l.health.mu.Lock()
+	defer l.health.mu.Unlock()
+	if !l.health.at.IsZero() && time.Since(l.health.at) < healthReuse {
+		return l.health.err
+	}
+	err := l.healthy(ctx)
+	if ctx.Err() == nil { // a probe that gave up says nothing of the store
+		l.health.at, l.health.err = time.Now(), err
+	}
+	return err
+}
+
+// healthReuse is how long a Healthy answer is reused.
+const healthReuse = time.Second
+
+func (l *Log) healthy(ctx context.Context) error {
 	ctx, cancel := l.ctx(ctx)
 	defer cancel()
 	info, err := l.st.Info(ctx)
