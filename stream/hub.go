@@ -114,6 +114,11 @@ func (h *Hub) Close() {
 // wait for those: call Wait after Close and Shutdown, before closing the
 // log.
 func (h *Hub) Wait(ctx context.Context) error {
+	// join adds to detached under mu: taking mu here orders every Add
+	// made before Close ahead of this Wait (the race detector reported
+	// an Add from a stream joining just before shutdown racing Wait).
+	h.mu.Lock()
+	h.mu.Unlock() //nolint:staticcheck // an empty critical section, for ordering
 	done := make(chan struct{})
 	go func() {
 		h.detached.Wait()
