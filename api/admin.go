@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,7 +27,12 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 	}
 	acceptedLong(w)
 	tmp, size, err := s.snapshotToTemp()
-	if err != nil {
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		// The store is backed up with its own tools; the error says how.
+		s.fail(w, r, fmt.Errorf("%w: %w", errNotImplemented, err))
+		return
+	case err != nil:
 		s.fail(w, r, fmt.Errorf("%w: backup: %w", errUnavailable, err))
 		return
 	}
@@ -98,6 +105,8 @@ type healthBody struct {
 	// one says as much).
 	Auth       string `json:"auth"`
 	StalledFor string `json:"stalledFor,omitempty"`
+	Store      string `json:"store,omitempty"`
+	Error      string `json:"error,omitempty"`
 	Version    string `json:"version,omitempty"`
 	Revision   string `json:"revision,omitempty"`
 	Last       string `json:"lastEventId,omitempty"`
@@ -110,20 +119,39 @@ type healthBody struct {
 // says the status and the auth mode: the version, the newest id and the
 // clock (which tell when the last publish happened) are for ?details=1
 // with the publisher key.
+//
+// A store that can become unreachable (Checker, a replicated log) is
+// asked, briefly: 503 "unavailable" while it cannot take writes, so a
+// load balancer takes this node out. Which store it is ("bbolt",
+// "jetstream") and why it is unavailable are details too.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	details := r.URL.Query().Get("details") != ""
+	if details {
+		if err := s.requirePublisher(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	body := healthBody{Status: "ok", Auth: "keys"}
 	if s.openMode() {
 		body.Auth = "open"
 	}
 	status := http.StatusOK
-	if d := s.log.Stalled(); d > s.stallAfter() {
+	store, reason := "bbolt", ""
+	if c, ok := s.log.(Checker); ok {
+		store = c.Kind()
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		if err := c.Healthy(ctx); err != nil {
+			status, body.Status, reason = http.StatusServiceUnavailable, "unavailable", "store unreachable"
+			s.logger.Warn("health check failed", "store", store, "err", err)
+		}
+	}
+	if d := s.log.Stalled(); status == http.StatusOK && d > s.stallAfter() {
 		status, body.Status, body.StalledFor = http.StatusServiceUnavailable, "stalled", d.Round(time.Millisecond).String()
 	}
-	if r.URL.Query().Get("details") != "" {
-		if err := s.requirePublisher(r); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	if details {
+		body.Store, body.Error = store, reason
 		body.Version, body.Revision = s.cfg.Version, s.cfg.Revision
 		body.Last, body.Time = s.log.Last().String(), s.now().UTC().Format(time.RFC3339Nano)
 	}
@@ -140,6 +168,9 @@ func (s *Server) stallAfter() time.Duration {
 	}
 	return defaultStallAfter
 }
+
+// healthTimeout bounds how long a probe waits for the store.
+const healthTimeout = 3 * time.Second
 
 // deadlineWriter gives every write its own deadline, so a stalled reader
 // fails the copy after timeout instead of holding it open forever.

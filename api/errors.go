@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sselog/sselog/eventlog"
@@ -24,6 +25,7 @@ var (
 	errTooLarge         = errors.New("request body too large")
 	errTooMany          = errors.New("too many streams")
 	errUnavailable      = errors.New("store unavailable")
+	errNotImplemented   = errors.New("not implemented by this store")
 )
 
 // statusOf maps an error to its HTTP status.
@@ -48,6 +50,8 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, errUnavailable), errors.Is(err, eventlog.ErrClosed):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errNotImplemented):
+		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
 }
@@ -61,6 +65,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	msg := err.Error()
 	switch {
+	case status == http.StatusNotImplemented:
+		// Says what to do instead; nothing to log.
+		msg = strings.TrimPrefix(msg, errNotImplemented.Error()+": ")
 	case status == http.StatusServiceUnavailable:
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		msg = "store unavailable"

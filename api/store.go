@@ -33,3 +33,14 @@ type Store interface {
 	// (0 when none is), for /healthz.
 	Stalled() time.Duration
 }
+
+// Checker is what a store that can become unreachable (a replicated log)
+// adds: /healthz names it and answers 503 while Healthy fails, so a load
+// balancer takes the node out. A store without it is "bbolt", always
+// healthy while the process runs.
+type Checker interface {
+	// Kind names the store for /healthz.
+	Kind() string
+	// Healthy returns an error when the store cannot take writes now.
+	Healthy(ctx context.Context) error
+}

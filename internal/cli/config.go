@@ -42,6 +42,7 @@ type serveConfig struct {
 	TailBytes         int64
 	PageBytes         int64
 	MetricsAddr       string
+	NATS              natsConfig // cluster mode (nats.go)
 }
 
 const serveSummary = `Serve the HTTP API and SSE streams. Without --publisher-key and
@@ -80,6 +81,7 @@ func parseServeConfig(args []string, getenv func(string) string, stdout io.Write
 	f.String(&c.TokenIssuer, "token-issuer", "SSELOG_TOKEN_ISSUER", "", "when set, subscriber tokens must carry this iss claim")
 	f.String(&c.MetricsAddr, "metrics-addr", "SSELOG_METRICS_ADDR", "", "serve /metrics on this address only (say 127.0.0.1:9090) instead of the public one")
 	f.String(&c.Pprof, "pprof", "SSELOG_PPROF", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060")
+	c.NATS.register(f)
 	if err := f.Parse(args); err != nil {
 		return c, err
 	}
@@ -178,6 +180,7 @@ func (c serveConfig) validate() error {
 	if c.Pprof != "" && !isLoopback(c.Pprof) {
 		bad("--pprof %q: profiling is served only on a loopback address", c.Pprof)
 	}
+	errs = append(errs, c.NATS.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -214,7 +217,7 @@ func (c serveConfig) logAttrs() []any {
 	if c.openMode() {
 		auth = "open"
 	}
-	return []any{
+	return append([]any{
 		"data", c.Data, "auth", auth, "retention", c.Retention, "max_events", c.MaxEvents,
 		"compact_interval", c.CompactInterval, "max_clock_jump", c.MaxClockJump, "heartbeat", c.Heartbeat, "retry", c.Retry,
 		"write_timeout", c.WriteTimeout, "max_body", c.MaxBody, "max_batch_body", c.MaxBatchBody,
@@ -222,7 +225,7 @@ func (c serveConfig) logAttrs() []any {
 		"log_format", c.LogFormat, "pprof", c.Pprof, "read_timeout", c.ReadTimeout,
 		"max_streams", c.MaxStreams, "max_streams_per_user", c.MaxStreamsPerUser,
 		"metrics_addr", c.MetricsAddr, "tail_bytes", c.TailBytes, "page_bytes", c.PageBytes, "token_audience", c.TokenAudience, "token_issuer", c.TokenIssuer,
-	}
+	}, c.NATS.logAttrs()...)
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

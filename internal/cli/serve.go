@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sselog/sselog/api"
-	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/stream"
 )
 
@@ -55,17 +54,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	lg, err := eventlog.Open(cfg.Data, eventlog.Options{
-		MaxAge:             cfg.Retention,
-		MaxEvents:          cfg.MaxEvents,
-		BroadcastMaxAge:    cfg.Retention,
-		BroadcastMaxEvents: cfg.MaxEvents,
-		CompactInterval:    cfg.CompactInterval,
-		TailBytes:          int(cfg.TailBytes),
-		PageBytes:          int(cfg.PageBytes),
-		MaxClockJump:       cfg.MaxClockJump,
-		Logger:             logger,
-	})
+	lg, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return errors.Join(err, ln.Close())
 	}
@@ -137,7 +126,7 @@ func (c serveConfig) apiConfig(logger *slog.Logger) api.Config {
 // deadline per write instead); ReadTimeout bounds every request from its
 // first byte (streams, history and backup clear it once accepted), and
 // ReadHeaderTimeout stops slowloris.
-func newHTTPServer(cfg api.Config, lg *eventlog.Log, logger *slog.Logger) (*http.Server, *api.Server, error) {
+func newHTTPServer(cfg api.Config, lg api.Store, logger *slog.Logger) (*http.Server, *api.Server, error) {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = api.DefaultReadTimeout
 	}

@@ -192,3 +192,8 @@ func (s *Stream) Close() {
 		}
 	})
 }
+
+// C is the stream's events, closed when it ends (Err then says how), for
+// readers that wait in their own goroutine, where a test cannot be
+// failed with Fatal.
+func (s *Stream) C() <-chan sse.Message { return s.msgs }

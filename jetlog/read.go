@@ -1,0 +1,309 @@
+package jetlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+// ReadAfter returns up to limit events after `after` addressed to user or
+// broadcast, in stream order. Live readers (a resume point among the
+// events this node holds in memory) are answered from memory; older
+// resume points read the stream with batched direct gets on the user's
+// and the broadcast subject, merged by sequence.
+//
+// A resume point above what this node has seen, but acknowledged by the
+// stream (published through another node a moment ago), waits (bounded)
+// for this node's follower to catch up. One this stream never issued
+// (above its last sequence, or not the id of the message at its
+// sequence) is reported in Page.Unknown, as eventlog does. A page also
+// stops once it holds Options.PageBytes of data (at least one event), and
+// then says so in Truncated.
+func (l *Log) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Page, error) {
+	p, err := l.readAfter(user, after, limit)
+	if err != nil {
+		return eventlog.Page{}, err
+	}
+	if p.Gap != nil {
+		// As eventlog: the first id held after the resume point among
+		// the reader's events, zero when none is held yet.
+		p.Gap.Oldest = eventlog.ZeroID
+		if len(p.Events) > 0 {
+			p.Gap.Oldest = p.Events[0].ID
+		}
+	}
+	if n := len(p.Events); n > 0 {
+		l.verified.add(p.Events[n-1].ID) // the reader's next resume point
+	}
+	if after != eventlog.ZeroID {
+		ctx, cancel := l.ctx(context.Background())
+		defer cancel()
+		unknown, err := l.unknown(ctx, after)
+		if err != nil {
+			return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
+		}
+		p.Unknown = unknown
+	}
+	return p, nil
+}
+
+func (l *Log) readAfter(user string, after eventlog.ID, limit int) (eventlog.Page, error) {
+	if limit <= 0 {
+		limit = eventlog.DefaultLimit
+	}
+	limit = min(limit, eventlog.MaxLimit)
+	if l.isClosed() {
+		return eventlog.Page{}, eventlog.ErrClosed
+	}
+	seq := seqOf(after)
+	ctx, cancel := l.ctx(context.Background())
+	defer cancel()
+	if a := l.acked.Load(); a > seqOf(l.tail.lastID()) {
+		l.waitSeen(ctx, a) // read our own writes
+	}
+	p, ok, holed := l.tail.read(user, seq, limit, l.limits())
+	if ok && seq > seqOf(p.Last) && l.catchUp(seq) {
+		p, ok, holed = l.tail.read(user, seq, limit, l.limits())
+	}
+	if ok {
+		return p, nil
+	}
+	for try := 0; ; try++ {
+		p, again, err := l.readStream(ctx, user, after, limit, l.tail.upper(holed))
+		if err != nil {
+			return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
+		}
+		if !again || try == 10 {
+			return p, nil // after 10 tries, the next wake-up reads again
+		}
+	}
+}
+
+// unknown reports whether after is an id this stream never issued: one
+// with bits an id of this stream never has, above the stream's last
+// sequence, or other than the id of the message held at its sequence. A
+// sequence whose message is gone (retention) is taken as issued: it was.
+func (l *Log) unknown(ctx context.Context, after eventlog.ID) (bool, error) {
+	if after[14] != 0 || after[15] != 0 {
+		return true, nil
+	}
+	if l.verified.has(after) {
+		return false, nil
+	}
+	seq := seqOf(after)
+	if known, sure := l.tail.issued(after); sure {
+		if known {
+			l.verified.add(after)
+		}
+		return !known, nil
+	}
+	if seq > seqOf(l.tail.lastID()) {
+		info, err := l.st.Info(ctx)
+		if err != nil {
+			return false, err
+		}
+		if seq > info.State.LastSeq {
+			return true, nil
+		}
+	}
+	s, err := l.rawGet(ctx, seq)
+	switch {
+	case errors.Is(err, errNotFound):
+		return false, nil // deleted: issued once
+	case errors.Is(err, errForeign):
+		return true, nil
+	case err != nil:
+		return false, err
+	case s.event.ID != after:
+		return true, nil
+	}
+	l.verified.add(after)
+	return false, nil
+}
+
+// verified remembers resume points known to be issued (the last id of
+// each page read, ids checked against the stream), so a reader paging
+// through history costs no extra lookup per page. It forgets everything
+// past a bound.
+type verified struct {
+	mu  sync.Mutex
+	ids map[eventlog.ID]struct{}
+}
+
+const maxVerified = 8192
+
+func (v *verified) add(id eventlog.ID) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ids == nil || len(v.ids) >= maxVerified {
+		v.ids = make(map[eventlog.ID]struct{})
+	}
+	v.ids[id] = struct{}{}
+}
+
+func (v *verified) has(id eventlog.ID) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.ids[id]
+	return ok
+}
+
+// bound cuts events once they hold max bytes of data (at least one is
+// kept) and says whether it did.
+func bound(events []eventlog.Event, max int) ([]eventlog.Event, bool) {
+	size := 0
+	for i, e := range events {
+		if i > 0 && size >= max {
+			return events[:i], true
+		}
+		size += len(e.Data) + len(e.Name)
+	}
+	return events, false
+}
+
+// catchUp waits until this node's follower has seen seq, if the stream
+// holds it; false if it does not or the wait timed out.
+func (l *Log) catchUp(seq uint64) bool {
+	ctx, cancel := l.ctx(context.Background())
+	defer cancel()
+	info, err := l.st.Info(ctx)
+	if err != nil || info.State.LastSeq < seq || info.State.Msgs == 0 {
+		return false
+	}
+	l.sawSeq(info.State.LastSeq)
+	return l.waitSeen(ctx, seq)
+}
+
+// maxCatchUp bounds how long a read waits for this node's follower.
+const maxCatchUp = 3 * time.Second
+
+// waitSeen waits until the follower has seen seq, or ctx ends (at most
+// maxCatchUp: a follower cut off by an outage must not stall reads).
+func (l *Log) waitSeen(ctx context.Context, seq uint64) bool {
+	ctx, cancel := context.WithTimeout(ctx, maxCatchUp)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		l.tail.mu.Lock()
+		l.tail.cond.Broadcast()
+		l.tail.mu.Unlock()
+	})
+	defer stop()
+	l.tail.mu.Lock()
+	defer l.tail.mu.Unlock()
+	for seqOf(l.tail.last) < seq {
+		if ctx.Err() != nil || l.isClosedLocked() {
+			return false
+		}
+		l.tail.cond.Wait()
+	}
+	return true
+}
+
+func (l *Log) isClosedLocked() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// readStream reads what the memory tail cannot answer: the user's subject
+// and the broadcast subject after `after` up to floor, merged, then the
+// tail. again reports
+// that it found nothing up to the tail's floor and the tail moved on
+// meanwhile: the read must start over (an empty page would tell the
+// reader it is at the end).
+func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, limit int, floor uint64) (p eventlog.Page, again bool, err error) {
+	from := seqOf(after) + 1
+	subjs := []string{l.subj.user("")}
+	if user != "" {
+		subjs = append(subjs, l.subj.user(user))
+	}
+	lists := make([][]eventlog.Event, len(subjs))
+	upTo := floor // merged events are complete up to here
+	for i, s := range subjs {
+		var last uint64 // the last sequence answered, kept or not
+		n := 0
+		more, err := l.direct(ctx, directReq{Seq: from, NextFor: s, Batch: limit}, func(m *nats.Msg, seq uint64) bool {
+			last = seq
+			n++
+			if seq > floor {
+				return false
+			}
+			if e, ok := l.decode(s, seq, m.Header, m.Data, stampOf(m)); ok {
+				lists[i] = append(lists[i], e)
+			}
+			return true
+		})
+		if err != nil {
+			return eventlog.Page{}, false, err
+		}
+		// A cut answer is complete only up to what it holds.
+		if (more || n == limit) && last < upTo {
+			upTo = last
+		}
+	}
+	p.Events = merge(lists, upTo, limit)
+	if len(p.Events) < limit && upTo == floor {
+		tp, ok, _ := l.tail.read(user, floor, limit-len(p.Events), l.limits())
+		if !ok && len(p.Events) == 0 {
+			return eventlog.Page{}, true, nil
+		}
+		p.Events = append(p.Events, tp.Events...)
+	}
+	p.Events, p.Truncated = bound(p.Events, l.opts.PageBytes)
+	p.Last = l.tail.lastID()
+	if after != eventlog.ZeroID && (l.opts.MaxEvents > 0 || l.opts.MaxAge > 0) {
+		gap, err := l.gap(ctx, user, after)
+		if err != nil {
+			return eventlog.Page{}, false, err
+		}
+		p.Gap = gap
+	}
+	return p, false, nil
+}
+
+// limits are the retention limits as of now.
+func (l *Log) limits() limits {
+	lim := limits{maxEvents: l.opts.MaxEvents, pageBytes: l.opts.PageBytes}
+	if l.opts.MaxAge > 0 {
+		lim.cutoff = l.opts.Now().Add(-l.opts.MaxAge)
+	}
+	return lim
+}
+
+func stampOf(m *nats.Msg) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp"))
+	return t
+}
+
+// merge merges lists sorted by sequence, keeping sequences <= upTo.
+func merge(lists [][]eventlog.Event, upTo uint64, limit int) []eventlog.Event {
+	idx := make([]int, len(lists))
+	var out []eventlog.Event
+	for len(out) < limit {
+		best := -1
+		for i, l := range lists {
+			if idx[i] < len(l) && (best < 0 || seqOf(l[idx[i]].ID) < seqOf(lists[best][idx[best]].ID)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		e := lists[best][idx[best]]
+		if seqOf(e.ID) > upTo {
+			break
+		}
+		out = append(out, e)
+		idx[best]++
+	}
+	return out
+}

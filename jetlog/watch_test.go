@@ -1,0 +1,61 @@
+package jetlog
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sselog/sselog/eventlog"
+)
+
+// A follower that dies (its consumer gone and not recreated) is started
+// over by the watchdog: readers waiting on Changed are woken and read
+// every event, none skipped.
+func TestWatchdogRestartsAStuckFollower(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	require.True(t, ns.ReadyForConnections(20*time.Second))
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	l, err := Open(context.Background(), nc, Options{Stream: "W", FollowerCheck: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+
+	first, err := l.Append(context.Background(), eventlog.Input{User: "u", Data: []byte(`0`)})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return l.Last() == first }, 20*time.Second, 10*time.Millisecond)
+
+	l.mu.Lock()
+	l.cc.Stop() // the follower dies and nothing recreates it
+	l.mu.Unlock()
+	wake := l.Changed("u")
+	var want []eventlog.ID
+	for i := range 5 {
+		id, err := l.Append(context.Background(), eventlog.Input{User: "u", Data: fmt.Appendf(nil, `%d`, i+1)})
+		require.NoError(t, err)
+		want = append(want, id)
+	}
+	select {
+	case <-wake:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stuck follower was not started over")
+	}
+	require.Eventually(t, func() bool { return l.Last() == want[len(want)-1] }, 20*time.Second, 10*time.Millisecond)
+	p, err := l.ReadAfter("u", first, 10)
+	require.NoError(t, err)
+	var got []eventlog.ID
+	for _, e := range p.Events {
+		got = append(got, e.ID)
+	}
+	require.Equal(t, want, got)
+}
