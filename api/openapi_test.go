@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,7 +142,14 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 					// sent: the client sees a reset, not a status.
 					continue
 				}
-				status := statusOfProbe(t, a, rt.method, p.path, p.body, append(p.header, extra...))
+				status, err := statusOfProbe(t, a, rt.method, p.path, p.body, append(p.header, extra...))
+				if err != nil && len(p.body) > 4096 && errors.Is(err, syscall.ECONNRESET) {
+					// Refused before its body was read (an early
+					// answer closes the connection): the client may see
+					// the reset before the status.
+					continue
+				}
+				require.NoError(t, err)
 				assert.Contains(t, documented[key], status, "%s answered %s %s (closed store %v, headers %q) with an undocumented status",
 					key, rt.method, p.path, closed, append(p.header, extra...))
 			}
@@ -190,7 +199,7 @@ func sep(path string) string {
 
 // statusOfProbe sends one request and returns its status, without reading
 // a stream's body.
-func statusOfProbe(t *testing.T, a *testAPI, method, path, body string, header []string) int {
+func statusOfProbe(t *testing.T, a *testAPI, method, path, body string, header []string) (int, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -205,10 +214,12 @@ func statusOfProbe(t *testing.T, a *testAPI, method, path, body string, header [
 		req.Header.Set(k, v)
 	}
 	resp, err := a.TS.Client().Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, err
+	}
 	defer resp.Body.Close()
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		_, _ = io.Copy(io.Discard, resp.Body)
 	}
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
