@@ -47,6 +47,18 @@ func legacyKey(user, key string) []byte {
 	return append(append([]byte(user), 0), key...)
 }
 
+// RequestDigest is the digest stored with an idempotency key: a hash of
+// what the request asks to store, so that the key reused for another
+// request is told apart. batch keeps a single publish and a batch of one
+// apart. A store kept elsewhere (jetlog) uses it too, so that both stores
+// judge a retry alike.
+func RequestDigest(batch bool, events []Input) []byte {
+	if batch {
+		return digest(idemBatch, events)
+	}
+	return digest(idemSingle, events)
+}
+
 // digest hashes what a request asks to store: for each event its target,
 // name and data, length-prefixed so no two requests share a digest. kind
 // keeps a single publish and a batch of one apart.

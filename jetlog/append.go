@@ -2,8 +2,6 @@ package jetlog
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -82,7 +80,7 @@ func (l *Log) Append(ctx context.Context, in eventlog.Input) (eventlog.ID, error
 	m := l.message(in, now)
 	if in.IdempotencyKey != "" {
 		m.Header.Set(nats.MsgIdHdr, singleMsgID(in.IdempotencyKey))
-		m.Header.Set(hdrDigest, digest(kindSingle, []eventlog.Input{in}))
+		m.Header.Set(hdrDigest, digest(false, []eventlog.Input{in}))
 	}
 	ack, err := l.js.PublishMsg(ctx, m)
 	for err != nil && inProcess(err) {
@@ -127,30 +125,9 @@ func (l *Log) message(in eventlog.Input, now time.Time) *nats.Msg {
 func singleMsgID(key string) string { return "s|" + key }
 func batchMsgID(key string) string  { return "b|" + key }
 
-// Request kinds in a digest: a single publish and a batch of one differ.
-const (
-	kindSingle byte = 1
-	kindBatch  byte = 2
-)
-
-// digest hashes what a request asks to store (for each event its target,
-// name and data, length-prefixed), as eventlog does, in hex for a header.
-func digest(kind byte, events []eventlog.Input) string {
-	h := sha256.New()
-	var buf []byte
-	buf = append(buf, kind)
-	buf = binary.AppendUvarint(buf, uint64(len(events)))
-	for _, in := range events {
-		buf = binary.AppendUvarint(buf, uint64(len(in.User)))
-		buf = append(buf, in.User...)
-		buf = binary.AppendUvarint(buf, uint64(len(in.Name)))
-		buf = append(buf, in.Name...)
-		buf = binary.AppendUvarint(buf, uint64(len(in.Data)))
-		h.Write(buf)
-		h.Write(in.Data)
-		buf = buf[:0]
-	}
-	return hex.EncodeToString(h.Sum(nil))
+// digest is eventlog's request digest, in hex for a header.
+func digest(batch bool, events []eventlog.Input) string {
+	return hex.EncodeToString(eventlog.RequestDigest(batch, events))
 }
 
 func reused(key string) error {
@@ -243,7 +220,7 @@ func (l *Log) AppendKeyedBatch(ctx context.Context, key string, events []eventlo
 	now := l.opts.Now()
 	sum := ""
 	if key != "" {
-		sum = digest(kindBatch, events)
+		sum = digest(true, events)
 	}
 	ack, err := l.sendBatch(ctx, key, sum, events, now)
 	for err == nil && ack.Error != nil && ack.Error.ErrCode == codeInProcess {
