@@ -8,7 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Restart holes. Each Open moves the id generator up to the current
+// Restart holes. Each Open moves the id generator past the current
 // millisecond and records the ids it skipped, (newest id on disk, that
 // point], as never issued by this file. A resume point inside such a hole
 // can only come from another history of the file — typically ids issued
@@ -33,7 +33,13 @@ func startEpoch(tx *bolt.Tx, last ID, now time.Time) (ID, []hole, error) {
 		return last, nil, fmt.Errorf("create bucket %s: %w", bucketRestarts, err)
 	}
 	seed := last
+	// The hole's top is the last id of the current millisecond, so it
+	// also covers ids another history issued in this very millisecond
+	// (a restore that starts fast, right after the backup).
 	var hi ID
+	for i := 6; i < len(hi); i++ {
+		hi[i] = 0xff
+	}
 	if err := hi.SetTime(uint64(max(now.UnixMilli(), 0))); err == nil && hi.Compare(last) > 0 {
 		if err := b.Put(hi[:], last[:]); err != nil {
 			return last, nil, fmt.Errorf("record restart: %w", err)
