@@ -3,7 +3,6 @@ package eventlog_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/internal/storetest"
 )
 
 func isClosed(ch <-chan struct{}) bool {
@@ -57,101 +57,14 @@ func TestChangedClosedByItsOwnCommits(t *testing.T) {
 	}
 }
 
-// Readers follow users the way the stream layer does — take Changed, read
-// after the cursor, wait if nothing was new — while appenders run. A
-// missed wake-up would leave a reader waiting for the bounded timeout;
-// every reader must end with exactly its stream, in order.
+// Readers follow users as the stream layer does while appenders run: the
+// conformance suite's check, at a larger scale, tail on and off.
 func TestChangedNeverMissesACommit(t *testing.T) {
-	const users, appenders, each, readersPerUser = 5, 8, 40, 6
 	for _, mode := range tailModes {
 		t.Run(mode.name, func(t *testing.T) {
-			l := openLog(t, eventlog.Options{TailSize: mode.size})
-			ctx := context.Background()
-			userOf := func(a, k int) string {
-				if k%7 == 0 {
-					return ""
-				}
-				return fmt.Sprintf("u%d", (a+k)%users)
-			}
-			want := map[string]int{}
-			for a := range appenders {
-				for k := range each {
-					if u := userOf(a, k); u == "" {
-						for i := range users {
-							want[fmt.Sprintf("u%d", i)]++
-						}
-						want[""]++
-					} else {
-						want[u]++
-					}
-				}
-			}
-			var wg sync.WaitGroup
-			got := make(map[string][][]eventlog.ID)
-			var mu sync.Mutex
-			for i := range users + 1 {
-				user := ""
-				if i < users {
-					user = fmt.Sprintf("u%d", i)
-				}
-				for range readersPerUser {
-					wg.Go(func() {
-						ids := follow(t, l, user, want[user])
-						mu.Lock()
-						got[user] = append(got[user], ids)
-						mu.Unlock()
-					})
-				}
-			}
-			for a := range appenders {
-				wg.Go(func() {
-					for k := range each {
-						_, err := l.Append(ctx, eventlog.Input{User: userOf(a, k), Data: jsonN(`%d`, k)})
-						assert.NoError(t, err)
-					}
-				})
-			}
-			wg.Wait()
-			for user, lists := range got {
-				all, _ := readAll(t, l, user, eventlog.ZeroID, 1000)
-				for _, ids := range lists {
-					require.Equal(t, idsOf(all), ids, "reader of %q", user)
-				}
-			}
+			storetest.ChangedNeverMisses(t, openLog(t, eventlog.Options{TailSize: mode.size}), 5, 8, 40, 6)
 		})
 	}
-}
-
-// follow reads user's stream until it has n events, waiting on Changed
-// (taken before each read) for both the user and broadcast.
-func follow(t *testing.T, l *eventlog.Log, user string, n int) []eventlog.ID {
-	var ids []eventlog.ID
-	var cursor eventlog.ID
-	for len(ids) < n {
-		mine, all := l.Changed(user), l.Changed("")
-		p, err := l.ReadAfter(user, cursor, 7)
-		if !assert.NoError(t, err) {
-			return ids
-		}
-		for _, e := range p.Events {
-			ids = append(ids, e.ID)
-			cursor = e.ID
-		}
-		if len(p.Events) > 0 {
-			continue
-		}
-		select {
-		case <-mine:
-		case <-all:
-		case <-time.After(20 * time.Second):
-			t.Errorf("reader of %q missed a wake-up at %d of %d events", user, len(ids), n)
-			return ids
-		}
-	}
-	if !slices.IsSortedFunc(ids, eventlog.ID.Compare) {
-		t.Errorf("reader of %q got events out of order", user)
-	}
-	return ids
 }
 
 // Many goroutines take channels, append and close at once; run with -race.

@@ -19,8 +19,12 @@ import (
 // wake-up leaves a reader waiting out its bound; every reader must end
 // with exactly its stream, in order.
 func testChangedNeverMisses(t *testing.T, open Opener) {
-	const users, appenders, each, readersPerUser = 4, 6, 25, 3
-	s := open(t, Options{})
+	ChangedNeverMisses(t, open(t, Options{}), 4, 6, 25, 3)
+}
+
+// ChangedNeverMisses is that check at a chosen scale. A store runs it
+// larger in its own tests.
+func ChangedNeverMisses(t *testing.T, s Store, users, appenders, each, readersPerUser int) {
 	userOf := func(a, k int) string {
 		if k%7 == 0 {
 			return ""

@@ -61,8 +61,13 @@ func appendConcurrently(t *testing.T, s Store, appenders, perAppender, users int
 // and every user reads exactly its events and the broadcasts, merged in id
 // order, after any resume point.
 func testOrderConcurrentAppenders(t *testing.T, open Opener) {
-	const appenders, perAppender, users = 32, 20, 25
-	s := open(t, Options{})
+	ConcurrentAppends(t, open(t, Options{}), 32, 20, 25)
+}
+
+// ConcurrentAppends is that check at a chosen scale: appenders goroutines
+// of perAppender appends each over users users and the broadcasts. A store
+// runs it larger in its own tests.
+func ConcurrentAppends(t *testing.T, s Store, appenders, perAppender, users int) {
 	acks := appendConcurrently(t, s, appenders, perAppender, users)
 	require.Len(t, acks, appenders*perAppender)
 	checkPerAppender(t, acks)
