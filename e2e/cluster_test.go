@@ -84,8 +84,27 @@ func (p *proc) kill() {
 }
 
 // startNATSCluster runs three nats-server processes with JetStream in one
-// cluster and returns them with their client URLs.
+// cluster and returns them with their client URLs. Ports are picked free
+// and then handed to the servers, so another process can take one in
+// between: a start that fails on a taken port is tried again on new ones.
 func startNATSCluster(t *testing.T) ([]*proc, []string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		procs, urls, err := tryNATSCluster(t)
+		if err == nil {
+			return procs, urls
+		}
+		for _, p := range procs {
+			p.kill()
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("nats cluster start %d: a port was taken meanwhile; trying new ones", attempt)
+	}
+}
+
+func tryNATSCluster(t *testing.T) ([]*proc, []string, error) {
 	t.Helper()
 	bin := natsServerBinary(t)
 	client, route := make([]int, 3), make([]int, 3)
@@ -107,20 +126,24 @@ func startNATSCluster(t *testing.T) ([]*proc, []string) {
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", client[i]))
 	}
 	for i, u := range urls {
-		testkit.WaitFor(t, 30*time.Second, "nats-server "+u, func() bool {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
 			c, err := net.DialTimeout("tcp", strings.TrimPrefix(u, "nats://"), time.Second)
 			if err == nil {
 				c.Close()
+				break
 			}
 			select {
 			case <-procs[i].done:
-				t.Fatalf("nats-server %d exited:\n%s", i, procs[i].logs)
-			default:
+				return procs, nil, fmt.Errorf("nats-server %d exited:\n%s", i, procs[i].logs)
+			case <-time.After(20 * time.Millisecond):
 			}
-			return err == nil
-		})
+			if time.Now().After(deadline) {
+				return procs, nil, fmt.Errorf("nats-server %s not listening after 30s:\n%s", u, procs[i].logs)
+			}
+		}
 	}
-	return procs, urls
+	return procs, urls, nil
 }
 
 // startClusterNginx runs Debian's nginx with deploy/nginx-cluster.conf, its
