@@ -109,10 +109,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		slog.Default().Error("encode response", "err", err)
 		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
 	}
+	writeRawJSON(w, status, append(b, '\n'))
+}
+
+// The JSON answer's headers, shared by every response: net/http only
+// reads them, and their capacity equals their length, so an Add by
+// anyone copies instead of writing into them.
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noSniff         = []string{"nosniff"}
+	noStore         = []string{"no-store"}
+)
+
+// writeRawJSON writes b, a JSON document, as the whole response.
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = jsonContentType[:1:1]
+	h["X-Content-Type-Options"] = noSniff[:1:1]
+	h["Cache-Control"] = noStore[:1:1]
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }

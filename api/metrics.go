@@ -15,9 +15,11 @@ import (
 // metrics holds the server's own Prometheus registry: no global state, so
 // several servers (tests) never share counters.
 type metrics struct {
-	reg      *prometheus.Registry
-	latency  *prometheus.HistogramVec // publish request to durable commit
-	rejected *prometheus.CounterVec   // error answers, by status
+	reg     *prometheus.Registry
+	latency *prometheus.HistogramVec // publish request to durable commit
+	// routes holds latency's observer per route, looked up once.
+	routes   map[string]prometheus.Observer
+	rejected *prometheus.CounterVec // error answers, by status
 }
 
 func newMetrics(lg Store, hub *stream.Hub) *metrics {
@@ -57,6 +59,10 @@ func newMetrics(lg Store, hub *stream.Hub) *metrics {
 			func(s stream.HubStats) uint64 { return s.SlowClosed }),
 		&logCollector{log: lg},
 	)
+	m.routes = make(map[string]prometheus.Observer)
+	for _, route := range []string{"user", "broadcast", "batch"} {
+		m.routes[route] = m.latency.WithLabelValues(route)
+	}
 	return m
 }
 
@@ -97,10 +103,12 @@ var (
 		"Stored records found damaged since start (logged and never served; run sselog check on a copy of the file).", nil, nil)
 	descKeysExpired = prometheus.NewDesc("sselog_idempotency_keys_expired_total",
 		"Idempotency keys forgotten after their window since start.", nil, nil)
+	descCommits = prometheus.NewDesc("sselog_commits_total",
+		"Durable commits of appends since start; published events over commits is how many events share one fsync.", nil, nil)
 )
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPublished, descRepeats, descDeleted, descFileBytes, descEvents, descBroadcasts, descUsers, descBackgroundErrors, descDamaged, descKeysExpired} {
+	for _, d := range []*prometheus.Desc{descPublished, descRepeats, descDeleted, descFileBytes, descEvents, descBroadcasts, descUsers, descBackgroundErrors, descDamaged, descKeysExpired, descCommits} {
 		ch <- d
 	}
 }
@@ -120,4 +128,13 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBackgroundErrors, prometheus.CounterValue, float64(st.KeyExpiryErrors), "key-expiry")
 	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.CounterValue, float64(st.DamagedRecords))
 	ch <- prometheus.MustNewConstMetric(descKeysExpired, prometheus.CounterValue, float64(st.KeysExpired))
+	ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(st.Commits))
+}
+
+// publishLatency is the latency histogram of one publish route.
+func (m *metrics) publishLatency(route string) prometheus.Observer {
+	if o, ok := m.routes[route]; ok {
+		return o
+	}
+	return m.latency.WithLabelValues(route)
 }

@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -78,8 +80,20 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request, user, route 
 		s.fail(w, r, storeError(err))
 		return
 	}
-	s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
-	writeJSON(w, http.StatusCreated, idBody{ID: id.String(), Live: s.hub.Streams(user)})
+	s.metrics.publishLatency(route).Observe(time.Since(start).Seconds())
+	writeRawJSON(w, http.StatusCreated, appendIDBody(make([]byte, 0, 64), id, s.hub.Streams(user)))
+}
+
+// appendIDBody appends idBody as encoding/json writes it, and a newline,
+// without its reflection: this answer is written once per event.
+func appendIDBody(dst []byte, id eventlog.ID, live int) []byte {
+	dst = append(dst, `{"id":"`...)
+	var text [ulid.EncodedSize]byte
+	_ = id.MarshalTextTo(text[:]) // cannot fail: the buffer fits
+	dst = append(dst, text[:]...)
+	dst = append(dst, `","live":`...)
+	dst = strconv.AppendInt(dst, int64(live), 10)
+	return append(dst, "}\n"...)
 }
 
 // handleBatch stores a JSON array of {"user","event","data"} in one
@@ -104,7 +118,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, _ httproute
 		s.fail(w, r, storeError(err))
 		return
 	}
-	s.metrics.latency.WithLabelValues("batch").Observe(time.Since(start).Seconds())
+	s.metrics.publishLatency("batch").Observe(time.Since(start).Seconds())
 	out := idsBody{IDs: make([]string, len(ids)), Live: make([]int, len(ids))}
 	for i, id := range ids {
 		out.IDs[i] = id.String()

@@ -1,13 +1,8 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/sselog/sselog/eventlog"
 	"github.com/sselog/sselog/sse"
@@ -90,152 +85,156 @@ func checkIdemKey(k string) error {
 	return nil
 }
 
-// checkJSONText runs the checks that apply to a whole body before it is
-// decoded: valid UTF-8 (encoding/json would silently replace bad bytes in
-// the raw data we store), bounded nesting, no repeated keys and no number
-// that overflows a float64 (scanJSON).
-func checkJSONText(body []byte) error {
-	if !utf8.Valid(body) {
-		return fmt.Errorf("%w: body is not valid UTF-8", errBadRequest)
-	}
-	return scanJSON(body, maxDepth)
+// envelope is one event object as read: its members' spans in the body.
+type envelope struct {
+	object        bool // false: some other JSON value stood here
+	user, name    []byte
+	data          []byte // the raw value
+	hasUser       bool
+	hasName       bool
+	hasData       bool
+	userNotString bool
+	nameNotString bool
+	dataHasSpace  bool   // data must be compacted
+	unknown       []byte // the first key that is no field
 }
 
-// decodeOne decodes exactly one JSON value from b into v.
-func decodeOne(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: body is not valid JSON: %s", errBadRequest, jsonProblem(err))
+// envelope reads one value where an event object belongs. Only what
+// makes the body unreadable is an error here; what the fields say is
+// judged by input, once the whole body has been read.
+func (r *jsonReader) envelope() (envelope, error) {
+	var e envelope
+	if r.peek() != '{' {
+		return e, r.value()
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: body holds more than one JSON value", errBadRequest)
-	}
-	return nil
+	e.object = true
+	err := r.object(func(key []byte) error {
+		switch string(key) {
+		case "data":
+			r.skipSpace()
+			start, ws := r.i, r.ws
+			err := r.value()
+			e.data, e.hasData, e.dataHasSpace = r.b[start:r.i], true, r.ws != ws
+			return err
+		case "event":
+			e.hasName = true
+			return r.stringField(&e.name, &e.nameNotString)
+		case "user":
+			e.hasUser = true
+			return r.stringField(&e.user, &e.userNotString)
+		}
+		if e.unknown == nil {
+			e.unknown = key
+		}
+		return r.value()
+	})
+	return e, err
 }
 
-// jsonProblem words a decoding error without echoing Go type names.
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("%s at byte %d", syn.Error(), syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("expected %s, got JSON %s", expectedKind(typ), typ.Value)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected end of input"
+func (r *jsonReader) stringField(s *[]byte, notString *bool) error {
+	if r.peek() != '"' {
+		*notString = true
+		return r.value()
 	}
-	return "malformed"
+	var err error
+	*s, err = r.str()
+	return err
 }
 
-func expectedKind(e *json.UnmarshalTypeError) string {
-	if e.Type == nil {
-		return "a value"
-	}
-	switch e.Type.Kind().String() {
-	case "map", "struct":
-		return "an object"
-	case "slice", "array":
-		return "an array"
-	case "string":
-		return "a string"
-	}
-	return "a value"
-}
-
-// eventFields turns one decoded event object into an eventlog.Input,
-// checking that it names only allowed fields and holds data. user is
-// "" unless userField is set and the object names one.
-func eventFields(obj map[string]json.RawMessage, userField bool) (eventlog.Input, error) {
+// input checks an event object's fields and returns the event to store.
+// user is read only with userField (the batch route); elsewhere it is an
+// unknown field like any other.
+func (e envelope) input(userField bool) (eventlog.Input, error) {
 	var in eventlog.Input
-	for k := range obj {
-		if k != "event" && k != "data" && (!userField || k != "user") {
-			return in, fmt.Errorf("%w: unknown field %q", errBadRequest, sse.Clip(k, 64))
-		}
+	switch {
+	case e.unknown != nil:
+		return in, fmt.Errorf("%w: unknown field %q", errBadRequest, sse.Clip(string(e.unknown), 64))
+	case e.hasUser && !userField:
+		return in, fmt.Errorf("%w: unknown field %q", errBadRequest, "user")
+	case e.userNotString:
+		return in, fmt.Errorf("%w: user must be a string", errBadRequest)
+	case e.nameNotString:
+		return in, fmt.Errorf("%w: event must be a string", errBadRequest)
 	}
-	if raw, ok := obj["user"]; ok && userField {
-		var err error
-		if in.User, err = jsonString(raw); err != nil {
-			return in, fmt.Errorf("%w: user must be a string", errBadRequest)
-		}
+	if e.hasUser {
+		in.User = string(e.user)
 		if err := checkUser(in.User); err != nil {
 			return in, err
 		}
 	}
-	if raw, ok := obj["event"]; ok {
-		name, err := jsonString(raw)
-		if err != nil {
-			return in, fmt.Errorf("%w: event must be a string", errBadRequest)
-		}
-		if in.Name, err = checkEventName(name); err != nil {
+	if e.hasName {
+		var err error
+		if in.Name, err = checkEventName(string(e.name)); err != nil {
 			return in, err
 		}
 	}
-	raw, ok := obj["data"]
-	if !ok {
+	if !e.hasData {
 		return in, fmt.Errorf("%w: data is required (any JSON value)", errBadRequest)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return in, fmt.Errorf("%w: data is not valid JSON", errBadRequest)
+	in.Data = e.data
+	if e.dataHasSpace {
+		in.Data = compact(make([]byte, 0, len(e.data)), e.data)
 	}
-	in.Data = buf.Bytes()
 	return in, nil
 }
 
-// jsonString decodes a JSON string already validated by the decoder. A
-// plain one (no escapes) is sliced out without a decoding pass; anything
-// else goes through encoding/json.
-func jsonString(raw json.RawMessage) (string, error) {
-	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && !bytes.ContainsAny(raw[1:n-1], "\\\"") {
-		return string(raw[1 : n-1]), nil
-	}
-	var s string
-	err := json.Unmarshal(raw, &s)
-	return s, err
-}
-
 // decodePublish validates the body of a single publish,
-// {"event":"name","data":<any JSON>}, and returns the event to store.
+// {"event":"name","data":<any JSON>}, and returns the event to store. Its
+// data may share the body's memory.
 func decodePublish(body []byte) (eventlog.Input, error) {
-	if err := checkJSONText(body); err != nil {
+	r, err := newJSONReader(body)
+	if err != nil {
 		return eventlog.Input{}, err
 	}
-	var obj map[string]json.RawMessage
-	if err := decodeOne(body, &obj); err != nil {
+	e, err := r.envelope()
+	if err == nil {
+		err = r.end()
+	}
+	if err != nil {
 		return eventlog.Input{}, err
 	}
-	if obj == nil {
+	if !e.object {
 		return eventlog.Input{}, fmt.Errorf("%w: body must be a JSON object", errBadRequest)
 	}
-	return eventFields(obj, false)
+	return e.input(false)
 }
 
 // decodeBatch validates the body of a batch publish, a JSON array of
 // {"user","event","data"} objects (no user means broadcast). Each event's
 // compacted data must fit maxData bytes.
 func decodeBatch(body []byte, maxData int64) ([]eventlog.Input, error) {
-	if err := checkJSONText(body); err != nil {
+	r, err := newJSONReader(body)
+	if err != nil {
 		return nil, err
 	}
-	// One decoding pass straight into the objects: this route's cost is
-	// mostly JSON, so every pass counts.
-	var items []map[string]json.RawMessage
-	if err := decodeOne(body, &items); err != nil {
-		return nil, err
+	var items []envelope
+	isArray := r.peek() == '['
+	if isArray {
+		err = r.array(func(int) error {
+			e, err := r.envelope()
+			items = append(items, e)
+			return err
+		})
+	} else {
+		err = r.value()
+	}
+	if err == nil {
+		err = r.end()
 	}
 	switch {
+	case err != nil:
+		return nil, err
 	case len(items) == 0:
 		return nil, fmt.Errorf("%w: batch must be a non-empty JSON array", errBadRequest)
 	case len(items) > maxBatchEvents:
 		return nil, fmt.Errorf("%w: batch holds more than %d events", errTooLarge, maxBatchEvents)
 	}
 	out := make([]eventlog.Input, len(items))
-	for i, obj := range items {
-		if obj == nil {
+	for i, e := range items {
+		if !e.object {
 			return nil, fmt.Errorf("%w: event %d must be a JSON object", errBadRequest, i)
 		}
-		in, err := eventFields(obj, true)
+		in, err := e.input(true)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}

@@ -34,10 +34,11 @@ type request struct {
 	ids    []ID
 	err    error
 	done   chan struct{}
-	// one and oneID hold a single Append's event and id, so that it
-	// allocates no slices.
+	// one and oneID hold a single Append's event and id, and self the
+	// request as a group of one, so that it allocates no slices.
 	one   [1]Input
 	oneID [1]ID
+	self  [1]*request
 }
 
 // Append stores one event and returns its id once the commit holding it is
@@ -48,7 +49,7 @@ func (l *Log) Append(ctx context.Context, in Input) (ID, error) {
 		return ID{}, fmt.Errorf("append event 0: %w", err)
 	}
 	r := &request{ctx: ctx, done: make(chan struct{})}
-	r.one[0] = in
+	r.one[0], r.self[0] = in, r
 	r.events, r.ids = r.one[:], r.oneID[:]
 	if err := l.submit(r); err != nil {
 		return ID{}, err
@@ -83,13 +84,22 @@ func (l *Log) AppendKeyedBatch(ctx context.Context, key string, events []Input) 
 		}
 	}
 	r := &request{ctx: ctx, key: key, events: events, ids: make([]ID, len(events)), done: make(chan struct{})}
+	r.self[0] = r
 	if err := l.submit(r); err != nil {
 		return nil, err
 	}
 	return r.ids, nil
 }
 
-// submit queues r for the writer and waits for its commit.
+// submit has r committed and waits for the commit. An appender that finds
+// no commit running and nobody waiting commits r itself, on its own
+// goroutine: a lone publisher's append then goes from request to fsync
+// without waking another goroutine and being woken back. Appenders that
+// arrive while a commit runs queue, and the writer commits them together
+// once it is done. Only while commits hold one request each (one
+// publisher, or a trickle) does an appender commit alone: under load
+// that would split the groups the writer gathers into commits of one,
+// each paying a whole fsync.
 func (l *Log) submit(r *request) error {
 	ctx := r.ctx
 	l.mu.RLock()
@@ -97,18 +107,81 @@ func (l *Log) submit(r *request) error {
 		l.mu.RUnlock()
 		return ErrClosed
 	}
-	select {
-	case l.queue <- r:
+	l.wmu.Lock()
+	if !l.leading && len(l.pending) == 0 && l.lastGroup <= 1 {
+		l.leading = true
+		l.wmu.Unlock()
+		l.wg.Add(1) // Close waits for this commit
 		l.mu.RUnlock()
-	case <-ctx.Done():
-		l.mu.RUnlock()
-		return ctx.Err()
+		l.commitGroup(r.self[:])
+		l.wmu.Lock()
+		l.leading, l.lastGroup = false, 1
+		more := len(l.pending) > 0
+		l.wmu.Unlock()
+		if more {
+			l.kickWriter()
+		}
+		l.wg.Done()
+		return r.err
+	}
+	l.pending = append(l.pending, r)
+	kick := !l.leading
+	l.wmu.Unlock()
+	l.mu.RUnlock()
+	if kick {
+		l.kickWriter()
 	}
 	select {
 	case <-r.done:
 		return r.err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+func (l *Log) kickWriter() {
+	select {
+	case l.writerKick <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop commits what appenders queue while another commit runs.
+func (l *Log) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.writerKick:
+			l.commitPending()
+		}
+	}
+}
+
+// commitPending commits queued requests, up to MaxGroup events at a
+// time, until none is left or another commit is running (whoever runs
+// it kicks the writer when it is done).
+func (l *Log) commitPending() {
+	var group []*request
+	for {
+		l.wmu.Lock()
+		if l.leading || len(l.pending) == 0 {
+			l.wmu.Unlock()
+			return
+		}
+		n, k := 0, 0
+		for k < len(l.pending) && (k == 0 || n+len(l.pending[k].events) <= l.opts.MaxGroup) {
+			n += len(l.pending[k].events)
+			k++
+		}
+		group = append(group[:0], l.pending[:k]...)
+		l.pending = append(l.pending[:0], l.pending[k:]...)
+		l.leading = true
+		l.wmu.Unlock()
+		l.commitGroup(group)
+		l.wmu.Lock()
+		l.leading, l.lastGroup = false, len(group)
+		l.wmu.Unlock()
 	}
 }
 
@@ -139,36 +212,12 @@ func hasControl(s string) bool {
 	return false
 }
 
-// writeLoop is the only writer of events: it takes every request queued
-// while the previous commit was syncing and commits them together.
-func (l *Log) writeLoop() {
-	var group []*request
-	for r := range l.queue {
-		group = append(group[:0], r)
-		n := len(r.events)
-	fill:
-		for n < l.opts.MaxGroup {
-			select {
-			case r, ok := <-l.queue:
-				if !ok {
-					break fill
-				}
-				group = append(group, r)
-				n += len(r.events)
-			default:
-				break fill
-			}
-		}
-		l.busySince.Store(int64(time.Since(l.started)) + 1) // see Stalled
-		l.commitGroup(group)
-		l.busySince.Store(0)
-	}
-}
-
 // commitGroup commits live requests in one transaction. If that fails for
 // a reason other than the disk, each request is retried alone so one bad
 // request cannot fail its neighbours.
 func (l *Log) commitGroup(group []*request) {
+	l.busySince.Store(int64(time.Since(l.started)) + 1) // see Stalled
+	defer l.busySince.Store(0)
 	live := group[:0]
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
@@ -225,6 +274,7 @@ func (l *Log) commit(reqs []*request) error {
 		}
 	}
 	var repeats uint64
+	journaled := false
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		w := writer{tx: tx, log: l, now: now, ageNow: l.ageNow(), counts: counts, buf: make([]byte, 0, recBytes)}
 		if l.tail.size > 0 {
@@ -239,21 +289,24 @@ func (l *Log) commit(reqs []*request) error {
 		if len(counts) == 0 {
 			return nil // only idempotent repeats
 		}
+		// Counts and the last id are left to the mover and to Open
+		// (journal.go): the commit dirties only the journal's pages.
 		meta := tx.Bucket(bucketMeta)
-		for user, n := range counts {
-			k := metaKey(metaCount, user)
-			old := getUint(meta, k)
-			if user != "" && old == 0 {
+		l.inJournalMu.Lock()
+		for user := range counts {
+			if user != "" && l.inJournal[user] == 0 && getUint(meta, metaKey(metaCount, user)) == 0 {
 				newUsers++
-			}
-			if err := putUint(meta, k, old+n); err != nil {
-				return fmt.Errorf("update count: %w", err)
 			}
 			touched[user] = struct{}{}
 		}
-		last := l.gen.last
-		return meta.Put(keyLast, last[:])
+		l.inJournalMu.Unlock()
+		l.journalAdd(counts, false)
+		journaled = true
+		return nil
 	})
+	if err != nil && journaled {
+		l.journalAdd(counts, true) // the commit rolled back
+	}
 	if err != nil {
 		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
 	}
@@ -266,6 +319,7 @@ func (l *Log) commit(reqs []*request) error {
 		}
 	}
 	if len(touched) > 0 {
+		l.commits.Add(1)
 		l.counts.added(counts, newUsers)
 		var n int64
 		for _, c := range counts {

@@ -47,6 +47,69 @@ func splitJournal(v []byte) (user string, record []byte, err error) {
 	return string(v[k : k+int(n)]), v[k+int(n):], nil
 }
 
+// initJournalCounts counts the journal's entries by user, converts the
+// counts of a file from before keyCountsFiled, and returns the newest id
+// on disk: appends leave keyLast to the mover, so the journal may hold
+// newer ones.
+func (l *Log) initJournalCounts(tx *bolt.Tx) (last ID, err error) {
+	meta, j := tx.Bucket(bucketMeta), tx.Bucket(bucketJournal)
+	l.inJournal = make(map[string]uint64)
+	if err := j.ForEach(func(_, v []byte) error {
+		if user, _, err := splitJournal(v); err == nil {
+			l.inJournal[user]++
+		}
+		return nil
+	}); err != nil {
+		return last, fmt.Errorf("count journal: %w", err)
+	}
+	if meta.Get(keyCountsFiled) == nil {
+		for user, n := range l.inJournal {
+			k := metaKey(metaCount, user)
+			if err := putUint(meta, k, getUint(meta, k)-min(n, getUint(meta, k))); err != nil {
+				return last, fmt.Errorf("convert counts: %w", err)
+			}
+		}
+		if err := meta.Put(keyCountsFiled, []byte{1}); err != nil {
+			return last, fmt.Errorf("convert counts: %w", err)
+		}
+	}
+	return newest(meta, j), nil
+}
+
+// newest is the newest id on disk: keyLast, or the journal's last entry.
+func newest(meta, journal *bolt.Bucket) ID {
+	last := getID(meta, keyLast)
+	if k, _ := journal.Cursor().Last(); len(k) == len(last) && bytes.Compare(k, last[:]) > 0 {
+		copy(last[:], k)
+	}
+	return last
+}
+
+// held is how many events user holds: filed ones and journal entries.
+// In a write transaction it is exact.
+func (l *Log) held(meta *bolt.Bucket, user string) uint64 {
+	l.inJournalMu.Lock()
+	n := l.inJournal[user]
+	l.inJournalMu.Unlock()
+	return getUint(meta, metaKey(metaCount, user)) + n
+}
+
+// journalAdd adds (or, with sub, takes away) per-user journal counts.
+func (l *Log) journalAdd(counts map[string]uint64, sub bool) {
+	l.inJournalMu.Lock()
+	defer l.inJournalMu.Unlock()
+	for user, n := range counts {
+		if sub {
+			n = -min(n, l.inJournal[user])
+		}
+		if v := l.inJournal[user] + n; v == 0 {
+			delete(l.inJournal, user)
+		} else {
+			l.inJournal[user] = v
+		}
+	}
+}
+
 // kickMover tells the mover the journal has new entries.
 func (l *Log) kickMover() {
 	select {
@@ -94,9 +157,10 @@ func (l *Log) drainJournal(ctx context.Context) error {
 // buckets in one transaction.
 func (l *Log) moveOnce() (int, error) {
 	n, damaged := 0, uint64(0)
+	var moved map[string]uint64
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		damaged = 0
-		j := tx.Bucket(bucketJournal)
+		damaged, moved = 0, make(map[string]uint64)
+		j, meta := tx.Bucket(bucketJournal), tx.Bucket(bucketMeta)
 		w := writer{tx: tx, buckets: make(map[string]*bolt.Bucket)}
 		var keys [][]byte
 		var a arena // bbolt keeps what Put is given until the commit
@@ -122,16 +186,36 @@ func (l *Log) moveOnce() (int, error) {
 				return fmt.Errorf("file %x for %q: %w", k, user, err)
 			}
 			keys = append(keys, k)
+			moved[user]++
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		// The newest id leaves the journal: keyLast must hold it now.
+		if last := getID(meta, keyLast); bytes.Compare(keys[len(keys)-1], last[:]) > 0 {
+			if err := meta.Put(keyLast, keys[len(keys)-1]); err != nil {
+				return fmt.Errorf("last id: %w", err)
+			}
 		}
 		for _, k := range keys {
 			if err := j.Delete(k); err != nil {
 				return fmt.Errorf("delete journal %x: %w", k, err)
 			}
 		}
+		for user, m := range moved {
+			k := metaKey(metaCount, user)
+			if err := putUint(meta, k, getUint(meta, k)+m); err != nil {
+				return fmt.Errorf("count %q: %w", user, err)
+			}
+		}
+		l.journalAdd(moved, true)
 		n = len(keys)
 		return nil
 	})
 	if err != nil {
+		if n > 0 {
+			l.journalAdd(moved, false) // the move rolled back
+		}
 		return 0, fmt.Errorf("move journal: %w", closedErr(err))
 	}
 	l.bg.damaged.Add(damaged)

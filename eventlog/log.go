@@ -83,16 +83,29 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	mu     sync.RWMutex // guards closed against sends on queue
+	mu     sync.RWMutex // guards closed against new appends
 	closed bool
-	queue  chan *request
+	// The group commit (append.go): pending appends wait for a commit;
+	// leading says one is running, on the writer's goroutine or on an
+	// appender's own; writerKick wakes the writer.
+	wmu        sync.Mutex
+	pending    []*request
+	leading    bool
+	lastGroup  int // requests in the last commit
+	writerKick chan struct{}
 	// moveKick wakes the journal mover after a commit; journaled counts
 	// the entries it has not filed yet (roughly: see moveLoop).
 	moveKick  chan struct{}
 	journaled atomic.Int64
-	gen       *generator
-	notify    *notifier
-	tail      *tail
+	// inJournal counts each user's journal entries ("" = broadcasts); a
+	// user's count of events held is its filed count (meta) plus this.
+	// Only write transactions change it, from inside the transaction, so
+	// every write transaction sees it agree with the file.
+	inJournalMu sync.Mutex
+	inJournal   map[string]uint64
+	gen         *generator
+	notify      *notifier
+	tail        *tail
 
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -116,6 +129,7 @@ type Log struct {
 	// stored for users and as broadcasts, and idempotent repeats (which
 	// store nothing).
 	storedUser, storedBroadcast, repeats atomic.Uint64
+	commits                              atomic.Uint64 // append transactions
 }
 
 // Open opens or creates the log at path, creating its directory, and starts
@@ -171,14 +185,14 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	l := &Log{
-		db:       db,
-		path:     path,
-		opts:     opts,
-		log:      opts.Logger,
-		queue:    make(chan *request, 1024),
-		moveKick: make(chan struct{}, 1),
-		notify:   newNotifier(opts.Now),
-		started:  time.Now(),
+		db:         db,
+		path:       path,
+		opts:       opts,
+		log:        opts.Logger,
+		moveKick:   make(chan struct{}, 1),
+		writerKick: make(chan struct{}, 1),
+		notify:     newNotifier(opts.Now),
+		started:    time.Now(),
 	}
 	last, seed, err := l.init()
 	if err != nil {
@@ -195,7 +209,7 @@ func Open(path string, opts Options) (*Log, error) {
 	l.last.Store(&last)
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	l.wg.Go(l.writeLoop)
+	l.wg.Go(func() { l.writeLoop(ctx) })
 	l.wg.Go(func() { l.moveLoop(ctx) })
 	l.kickMover() // file what a previous run left in the journal
 	if opts.CompactInterval > 0 {
@@ -242,10 +256,10 @@ func (l *Log) init() (last, seed ID, err error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		if v := tx.Bucket(bucketMeta).Get(keyLast); len(v) == len(last) {
-			copy(last[:], v)
-		}
 		var err error
+		if last, err = l.initJournalCounts(tx); err != nil {
+			return err
+		}
 		seed, l.holes, err = startEpoch(tx, last, l.opts.Now())
 		return err
 	})
@@ -260,11 +274,11 @@ func (l *Log) Close() error {
 		l.mu.Unlock()
 		return ErrClosed
 	}
-	l.closed = true
-	close(l.queue) // no sender holds mu.RLock now, so none can send
+	l.closed = true // no appender holds mu.RLock now: none can queue
 	l.mu.Unlock()
 	l.cancel()
 	l.wg.Wait()
+	l.commitPending() // what was queued as the writer stopped
 	l.notify.close()
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("close log %s: %w", l.path, err)

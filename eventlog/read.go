@@ -91,14 +91,13 @@ func (l *Log) ReadAfter(user string, after ID, limit int) (Page, error) {
 func (l *Log) readFile(user string, after ID, limit int) (Page, error) {
 	var p Page
 	err := l.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		p.Last = getID(meta, keyLast)
+		meta, j := tx.Bucket(bucketMeta), tx.Bucket(bucketJournal)
+		p.Last = newest(meta, j)
 		var ub, bb *bolt.Bucket
 		bb = tx.Bucket(bucketBroadcast)
 		if user != "" {
 			ub = tx.Bucket(bucketUsers).Bucket([]byte(user))
 		}
-		j := tx.Bucket(bucketJournal)
 		// Marks: the newest id retention deleted from each bucket; every
 		// older id of that bucket is deleted too.
 		// ZeroID means "from the oldest retained": never a gap.

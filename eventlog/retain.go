@@ -82,7 +82,7 @@ func (l *Log) overLimit() ([]string, error) {
 				}
 				return
 			}
-			if (maxN > 0 && getUint(meta, metaKey(metaCount, user)) > maxN) || bytes.Compare(k, cutoff[:]) < 0 {
+			if (maxN > 0 && l.held(meta, user) > maxN) || bytes.Compare(k, cutoff[:]) < 0 {
 				out = append(out, user)
 			}
 		}
@@ -112,7 +112,8 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		countKey := metaKey(metaCount, user)
-		count := getUint(meta, countKey)
+		filed := getUint(meta, countKey)
+		count := l.held(meta, user) // journal entries count against the limit too
 		before = count
 		cutoff, maxN := l.limits(user)
 		var keys [][]byte
@@ -132,17 +133,18 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 			}
 		}
 		count -= min(count, uint64(len(keys)))
+		filed -= min(filed, uint64(len(keys)))
 		if len(keys) > 0 {
 			if err := meta.Put(metaKey(metaGap, user), keys[len(keys)-1]); err != nil {
 				return fmt.Errorf("gap mark: %w", err)
 			}
-			if err := putUint(meta, countKey, count); err != nil {
+			if err := putUint(meta, countKey, filed); err != nil {
 				return fmt.Errorf("count: %w", err)
 			}
 		}
-		// A bucket emptied while the user's newer events still wait in the
-		// journal keeps its count and stays.
-		if user != "" && count == 0 && firstKey(b) == nil {
+		// An emptied bucket goes; the mover makes it again for the user's
+		// journal entries, if any.
+		if user != "" && filed == 0 && firstKey(b) == nil {
 			if err := meta.Delete(countKey); err != nil {
 				return fmt.Errorf("count: %w", err)
 			}

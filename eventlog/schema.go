@@ -25,6 +25,11 @@ var (
 	bucketDamaged = []byte("damaged")
 
 	keyLast = []byte("last")
+	// keyCountsFiled marks a file whose counts hold filed events only:
+	// appends write nothing but the journal, and the mover counts what it
+	// files. Files without it (older versions) counted journal entries
+	// too; Open converts them once.
+	keyCountsFiled = []byte("counts-filed")
 )
 
 // Limits on what one event may hold.
@@ -38,7 +43,7 @@ const (
 type metaKind byte
 
 const (
-	metaCount metaKind = 'c' // events held in the bucket, uint64
+	metaCount metaKind = 'c' // events filed in the bucket, uint64 (see keyCountsFiled)
 	metaGap   metaKind = 'g' // the newest id retention deleted from it
 )
 

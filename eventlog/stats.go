@@ -29,6 +29,8 @@ type Stats struct {
 	// Appends since Open: events stored for users and as broadcasts, and
 	// idempotent repeats answered with a stored id (storing nothing).
 	StoredUser, StoredBroadcast, Repeats uint64
+	// Commits is how many durable transactions stored those events.
+	Commits uint64
 }
 
 // Counts are the log's figures kept current as it changes: reading them
@@ -48,6 +50,8 @@ type Counts struct {
 	// Appends since Open: events stored for users and as broadcasts, and
 	// idempotent repeats answered with a stored id (storing nothing).
 	StoredUser, StoredBroadcast, Repeats uint64
+	// Commits is how many durable transactions stored those events.
+	Commits uint64
 }
 
 // counters back Counts. Commits and retention update them once their
@@ -75,6 +79,7 @@ func (l *Log) Counts() Counts {
 		StoredUser:      l.storedUser.Load(),
 		StoredBroadcast: l.storedBroadcast.Load(),
 		Repeats:         l.repeats.Load(),
+		Commits:         l.commits.Load(),
 	}
 	if fi, err := os.Stat(l.path); err == nil {
 		c.FileBytes = fi.Size()
@@ -122,14 +127,23 @@ func (c *counters) removed(user string, before, after uint64) {
 func (l *Log) Stats() (Stats, error) {
 	var s Stats
 	err := l.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		s.Newest = getID(meta, keyLast)
+		meta, j := tx.Bucket(bucketMeta), tx.Bucket(bucketJournal)
+		s.Newest = newest(meta, j)
 		s.FileBytes = tx.Size()
-		s.Broadcasts = getUint(meta, metaKey(metaCount, ""))
-		s.Events = s.Broadcasts
+		// Counts hold filed events; the journal's entries are counted here,
+		// in the same snapshot.
+		journal := make(map[string]uint64)
+		if err := j.ForEach(func(_, v []byte) error {
+			if user, _, err := splitJournal(v); err == nil {
+				journal[user]++
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		// Filed events are older than journal entries: the journal's
 		// first entry counts only when nothing is filed.
-		s.Oldest = oldest(tx.Bucket(bucketBroadcast), tx.Bucket(bucketJournal))
+		s.Oldest = oldest(tx.Bucket(bucketBroadcast), j)
 		users := tx.Bucket(bucketUsers)
 		if err := users.ForEachBucket(func(name []byte) error {
 			if o := oldest(users.Bucket(name)); o != ZeroID && (s.Oldest == ZeroID || o.Compare(s.Oldest) < 0) {
@@ -139,14 +153,20 @@ func (l *Log) Stats() (Stats, error) {
 		}); err != nil {
 			return err
 		}
-		// Users are counted from their event counts: a user whose events
-		// are all still in the journal has no bucket yet.
 		c := meta.Cursor()
 		prefix := metaKey(metaCount, "")
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) > len(prefix) && len(v) == 8 && binary.BigEndian.Uint64(v) > 0 {
+			if len(v) == 8 {
+				journal[string(k[len(prefix):])] += binary.BigEndian.Uint64(v)
+			}
+		}
+		for user, n := range journal {
+			s.Events += n
+			switch {
+			case user == "":
+				s.Broadcasts = n
+			case n > 0:
 				s.Users++
-				s.Events += binary.BigEndian.Uint64(v)
 			}
 		}
 		return nil
@@ -161,5 +181,6 @@ func (l *Log) Stats() (Stats, error) {
 	s.KeyExpiryErrors = l.bg.keyExpiryErrors.Load()
 	s.DamagedRecords = l.bg.damaged.Load()
 	s.StoredUser, s.StoredBroadcast, s.Repeats = l.storedUser.Load(), l.storedBroadcast.Load(), l.repeats.Load()
+	s.Commits = l.commits.Load()
 	return s, nil
 }
