@@ -32,6 +32,10 @@ type Ceiling struct {
 	heartbeat time.Duration
 	streams   atomic.Int64
 
+	// commit, when set, makes every publish request commit one bare bbolt
+	// transaction before it is answered: the floor's server (floor.go).
+	commit func(data []byte) error
+
 	// fault, set only by tests, says how many times a subscriber of user
 	// is sent a frame (0 drops it, 2 duplicates it); nil means once.
 	fault func(user string, frame []byte) int
@@ -84,6 +88,12 @@ func (c *Ceiling) publishOne(w http.ResponseWriter, r *http.Request, user string
 		return
 	}
 	in.User = user
+	if c.commit != nil {
+		if err := c.commit(in.Data); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+			return
+		}
+	}
 	ids, err := c.append([]pubIn{in})
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})

@@ -17,13 +17,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // target is one server a scenario drives.
 type target struct {
-	kind   string // "server" or "ceiling"
+	kind   string // "server", "ceiling" or "floor" (the ceiling committing each publish)
 	base   *url.URL
 	pubKey string
 	tokens tokens
@@ -38,10 +39,18 @@ type target struct {
 func startTarget(ctx context.Context, e env, c *common, kind string, dialBase uint32) (*target, error) {
 	t := &target{kind: kind, env: e, common: c, dial: &dialer{base: dialBase}, stop: func() {}}
 	switch {
-	case kind == "ceiling":
-		cmd := e.self(ctx, "ceiling-server", "--ring", strconv.Itoa(c.ring))
-		if err := t.startChild(ctx, cmd, nil, ""); err != nil {
-			return nil, fmt.Errorf("start ceiling server: %w", err)
+	case kind == "ceiling", kind == "floor":
+		args, dir := []string{"--ring", strconv.Itoa(c.ring)}, ""
+		if kind == "floor" {
+			var err error
+			if dir, err = os.MkdirTemp("", "sselog-bench-floor-*"); err != nil {
+				return nil, fmt.Errorf("temp dir: %w", err)
+			}
+			args = append(args, "--commit-file", filepath.Join(dir, "floor.db"))
+		}
+		cmd := e.self(ctx, append([]string{"ceiling-server"}, args...)...)
+		if err := t.startChild(ctx, cmd, nil, dir); err != nil {
+			return nil, fmt.Errorf("start %s server: %w", kind, err)
 		}
 		return t, nil
 	case c.spawn:
@@ -250,8 +259,19 @@ func serveCeiling(ctx context.Context, e env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback only)")
 	ring := fs.Int("ring", 1<<20, "events kept in memory for replay")
 	heartbeat := fs.Duration("heartbeat", 15*time.Second, "heartbeat interval")
+	commitFile := fs.String("commit-file", "", "commit each publish to this bbolt file first, as one bare transaction (the floor)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("ceiling server: %w", err)
+	}
+	ceiling := NewCeiling(*ring, *heartbeat)
+	if *commitFile != "" {
+		db, err := openBare(*commitFile)
+		if err != nil {
+			return fmt.Errorf("ceiling server: %w", err)
+		}
+		defer db.Close()
+		var seq atomic.Uint64
+		ceiling.commit = func(data []byte) error { return commitBare(db, seq.Add(1), data) }
 	}
 	if _, err := checkTarget("http://" + *addr); err != nil {
 		return fmt.Errorf("ceiling server: %w", err)
@@ -260,7 +280,7 @@ func serveCeiling(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("ceiling server: %w", err)
 	}
-	srv := &http.Server{Handler: NewCeiling(*ring, *heartbeat).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ceiling.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(e.stderr, "ceiling server listening on %s\n", l.Addr())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
