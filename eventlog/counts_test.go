@@ -80,7 +80,7 @@ func countsKeptCurrent(t *testing.T, moveDelay time.Duration) {
 	defer l.Close()
 	got := l.Counts()
 	got.FileBytes, want.FileBytes = 0, 0
-	want.Deleted = 0                                              // since Open
+	want.Deleted = 0                                                               // since Open
 	want.StoredUser, want.StoredBroadcast, want.Repeats, want.Commits = 0, 0, 0, 0 // since Open too
 	require.Equal(t, want, got, "seeded from the file at open")
 	check("reopen")
