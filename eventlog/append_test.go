@@ -3,9 +3,11 @@ package eventlog_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,4 +242,34 @@ func TestBatchIsOneCommitInInputOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGatherNeverStrandsARequest: the writer waits for a group to grow
+// back to its last size, so appenders that stop one after another must
+// still each be answered (the wait is bounded), and appenders running
+// together must share commits.
+func TestGatherNeverStrandsARequest(t *testing.T) {
+	l, err := eventlog.Open(filepath.Join(t.TempDir(), "g.db"), eventlog.Options{})
+	require.NoError(t, err)
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	var total atomic.Uint64
+	for i := range 16 {
+		wg.Go(func() {
+			for range 1 + i*7 { // each appender stops at its own point
+				if _, err := l.Append(ctx, eventlog.Input{User: fmt.Sprintf("u%d", i), Data: []byte(`1`)}); err != nil {
+					t.Error(err)
+					return
+				}
+				total.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, ctx.Err(), "every append answered")
+	c := l.Counts()
+	require.Equal(t, total.Load(), c.StoredUser)
+	require.Less(t, c.Commits, c.StoredUser, "appenders running together share commits")
 }

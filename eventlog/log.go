@@ -91,7 +91,10 @@ type Log struct {
 	wmu        sync.Mutex
 	pending    []*request
 	leading    bool
-	lastGroup  int // requests in the last commit
+	lastGroup  int           // requests in the last commit
+	lastCommit time.Duration // how long the last group's commit took
+	want       int           // gather waits for this many pending, 0 when not waiting
+	groupFull  chan struct{} // tells gather its group is whole
 	writerKick chan struct{}
 	// moveKick wakes the journal mover after a commit; journaled counts
 	// the entries it has not filed yet (roughly: see moveLoop).
@@ -191,6 +194,7 @@ func Open(path string, opts Options) (*Log, error) {
 		log:        opts.Logger,
 		moveKick:   make(chan struct{}, 1),
 		writerKick: make(chan struct{}, 1),
+		groupFull:  make(chan struct{}, 1),
 		notify:     newNotifier(opts.Now),
 		started:    time.Now(),
 	}
@@ -278,7 +282,7 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	l.cancel()
 	l.wg.Wait()
-	l.commitPending() // what was queued as the writer stopped
+	l.commitPending(false) // what was queued as the writer stopped
 	l.notify.close()
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("close log %s: %w", l.path, err)
