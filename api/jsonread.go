@@ -28,7 +28,9 @@ type jsonReader struct {
 	ws int
 	// keys holds the keys of every open object, innermost last, for the
 	// duplicate check; seen takes over for an object with many keys.
-	keys [][]byte
+	// keyBuf backs it for a typical envelope without an allocation.
+	keys   [][]byte
+	keyBuf [16][]byte
 }
 
 // manyKeys is where an object's duplicate check moves from comparing
@@ -38,11 +40,13 @@ const manyKeys = 16
 
 // newJSONReader refuses a body that is not valid UTF-8: encoding/json
 // would replace bad bytes silently, in data we store as given.
-func newJSONReader(b []byte) (*jsonReader, error) {
+func newJSONReader(r *jsonReader, b []byte) error {
 	if !utf8.Valid(b) {
-		return nil, fmt.Errorf("%w: body is not valid UTF-8", errBadRequest)
+		return fmt.Errorf("%w: body is not valid UTF-8", errBadRequest)
 	}
-	return &jsonReader{b: b}, nil
+	*r = jsonReader{b: b}
+	r.keys = r.keyBuf[:0]
+	return nil
 }
 
 func (r *jsonReader) syntax(what string) error {

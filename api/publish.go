@@ -135,7 +135,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	}
 	// A body that trickles in is bounded by the request's read deadline
 	// (Server.guard).
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	b, err := readSized(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -148,6 +148,29 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, fmt.Errorf("%w: body is empty; send {\"event\":...,\"data\":...}", errBadRequest)
 	}
 	return b, nil
+}
+
+// readSized is io.ReadAll into a buffer sized for the declared length, so
+// a typical body is read in one allocation instead of a growing series.
+func readSized(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 || declared > 1<<20 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, declared+1) // +1: EOF needs room to be seen
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			rest, err := io.ReadAll(r)
+			return append(b, rest...), err
+		}
+	}
 }
 
 // storeError classifies an append failure: an event the log refuses is

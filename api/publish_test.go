@@ -228,3 +228,14 @@ func TestHistoryUnknownAfter(t *testing.T) {
 	require.Len(t, m["events"], 1)
 	assert.Equal(t, live, m["events"].([]any)[0].(map[string]any)["id"])
 }
+
+// TestReadSized: the body reader returns exactly what the reader holds,
+// whether the declared length is right, short, long or unknown.
+func TestReadSized(t *testing.T) {
+	body := strings.Repeat("x", 1000)
+	for _, declared := range []int64{-1, 0, 1, 999, 1000, 1001, 5000, 2 << 20} {
+		got, err := readSized(strings.NewReader(body), declared)
+		require.NoError(t, err, "declared %d", declared)
+		require.Equal(t, body, string(got), "declared %d", declared)
+	}
+}

@@ -182,8 +182,8 @@ func (e envelope) input(userField bool) (eventlog.Input, error) {
 // {"event":"name","data":<any JSON>}, and returns the event to store. Its
 // data may share the body's memory.
 func decodePublish(body []byte) (eventlog.Input, error) {
-	r, err := newJSONReader(body)
-	if err != nil {
+	var r jsonReader
+	if err := newJSONReader(&r, body); err != nil {
 		return eventlog.Input{}, err
 	}
 	e, err := r.envelope()
@@ -203,13 +203,13 @@ func decodePublish(body []byte) (eventlog.Input, error) {
 // {"user","event","data"} objects (no user means broadcast). Each event's
 // compacted data must fit maxData bytes.
 func decodeBatch(body []byte, maxData int64) ([]eventlog.Input, error) {
-	r, err := newJSONReader(body)
-	if err != nil {
+	var r jsonReader
+	if err := newJSONReader(&r, body); err != nil {
 		return nil, err
 	}
 	var items []envelope
-	isArray := r.peek() == '['
-	if isArray {
+	var err error
+	if r.peek() == '[' {
 		err = r.array(func(int) error {
 			e, err := r.envelope()
 			items = append(items, e)

@@ -247,7 +247,6 @@ type writer struct {
 	log     *Log
 	now     time.Time
 	ageNow  time.Time               // the ageing clock, for idempotency keys (clock.go)
-	buckets map[string]*bolt.Bucket // the mover's, by user
 	counts  map[string]uint64
 	journal *bolt.Bucket
 	added   []Event // what the tail cache gets once the commit is durable
@@ -312,15 +311,14 @@ func (w *writer) apply(r *request) error {
 	return nil
 }
 
-func (w *writer) bucket(user string) (*bolt.Bucket, error) {
-	if b, ok := w.buckets[user]; ok {
-		return b, nil
-	}
+// filingBucket returns the bucket user's events are filed in, creating a
+// user's on first use.
+func filingBucket(tx *bolt.Tx, user string) (*bolt.Bucket, error) {
 	var b *bolt.Bucket
 	if user == "" {
-		b = w.tx.Bucket(bucketBroadcast)
+		b = tx.Bucket(bucketBroadcast)
 	} else {
-		users := w.tx.Bucket(bucketUsers)
+		users := tx.Bucket(bucketUsers)
 		users.FillPercent = 1
 		var err error
 		if b, err = users.CreateBucketIfNotExists([]byte(user)); err != nil {
@@ -328,7 +326,6 @@ func (w *writer) bucket(user string) (*bolt.Bucket, error) {
 		}
 	}
 	b.FillPercent = 1 // keys only grow: pack pages full
-	w.buckets[user] = b
 	return b, nil
 }
 

@@ -39,12 +39,15 @@ func appendJournalHeader(dst []byte, user string) []byte {
 	return append(dst, user...)
 }
 
-func splitJournal(v []byte) (user string, record []byte, err error) {
+// splitJournal returns a journal entry's user ("" = broadcast) and
+// record, both slices of v: the mover and readers pass over every entry,
+// most of them another user's.
+func splitJournal(v []byte) (user, record []byte, err error) {
 	n, k := binary.Uvarint(v)
 	if k <= 0 || n > uint64(len(v)-k) {
-		return "", nil, fmt.Errorf("journal entry: %w", errCorrupt)
+		return nil, nil, fmt.Errorf("journal entry: %w", errCorrupt)
 	}
-	return string(v[k : k+int(n)]), v[k+int(n):], nil
+	return v[k : k+int(n)], v[k+int(n):], nil
 }
 
 // initJournalCounts counts the journal's entries by user, converts the
@@ -56,7 +59,7 @@ func (l *Log) initJournalCounts(tx *bolt.Tx) (last ID, err error) {
 	l.inJournal = make(map[string]uint64)
 	if err := j.ForEach(func(_, v []byte) error {
 		if user, _, err := splitJournal(v); err == nil {
-			l.inJournal[user]++
+			l.inJournal[string(user)]++
 		}
 		return nil
 	}); err != nil {
@@ -161,7 +164,7 @@ func (l *Log) moveOnce() (int, error) {
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		damaged, moved = 0, make(map[string]uint64)
 		j, meta := tx.Bucket(bucketJournal), tx.Bucket(bucketMeta)
-		w := writer{tx: tx, buckets: make(map[string]*bolt.Bucket)}
+		dest := make(map[string]*filing)
 		var keys [][]byte
 		var a arena // bbolt keeps what Put is given until the commit
 		c := j.Cursor()
@@ -177,16 +180,24 @@ func (l *Log) moveOnce() (int, error) {
 				keys = append(keys, bytes.Clone(k))
 				continue
 			}
-			b, err := w.bucket(user)
-			if err != nil {
-				return err
+			f := dest[string(user)]
+			if f == nil {
+				b, err := filingBucket(tx, string(user))
+				if err != nil {
+					return err
+				}
+				f = &filing{b: b}
+				dest[string(user)] = f
 			}
 			k = a.clone(k)
-			if err := b.Put(k, a.clone(rec)); err != nil {
+			if err := f.b.Put(k, a.clone(rec)); err != nil {
 				return fmt.Errorf("file %x for %q: %w", k, user, err)
 			}
 			keys = append(keys, k)
-			moved[user]++
+			f.n++
+		}
+		for user, f := range dest {
+			moved[user] = f.n
 		}
 		if len(keys) == 0 {
 			return nil
@@ -224,6 +235,12 @@ func (l *Log) moveOnce() (int, error) {
 		l.journaled.CompareAndSwap(v, 0)
 	}
 	return n, nil
+}
+
+// filing is where the mover files one user's entries, and how many.
+type filing struct {
+	b *bolt.Bucket
+	n uint64
 }
 
 // arena copies many small byte slices into a few large blocks: a move

@@ -156,17 +156,21 @@ func mergeAfter(p *Page, user string, ub, bb, j *bolt.Bucket, after ID, limit, m
 		owner, rec := user, c.v
 		switch {
 		case c == journal:
-			var err error
-			if owner, rec, err = splitJournal(c.v); err != nil {
+			who, r, err := splitJournal(c.v)
+			if err != nil {
 				if damaged != nil {
 					damaged(c.k, fmt.Errorf("journal entry: %w", err))
 				}
 				c.next()
 				continue
 			}
-			if owner != "" && owner != user {
+			if len(who) > 0 && string(who) != user {
 				c.next()
 				continue
+			}
+			rec = r
+			if len(who) == 0 {
+				owner = ""
 			}
 		case c == &cs[1]:
 			owner = ""

@@ -135,7 +135,7 @@ func (l *Log) Stats() (Stats, error) {
 		journal := make(map[string]uint64)
 		if err := j.ForEach(func(_, v []byte) error {
 			if user, _, err := splitJournal(v); err == nil {
-				journal[user]++
+				journal[string(user)]++
 			}
 			return nil
 		}); err != nil {
