@@ -246,7 +246,7 @@ type writer struct {
 	tx      *bolt.Tx
 	log     *Log
 	now     time.Time
-	ageNow  time.Time               // the ageing clock, for idempotency keys (clock.go)
+	ageNow  time.Time // the ageing clock, for idempotency keys (clock.go)
 	counts  map[string]uint64
 	journal *bolt.Bucket
 	added   []Event // what the tail cache gets once the commit is durable
