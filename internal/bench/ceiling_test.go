@@ -4,10 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
@@ -46,4 +49,29 @@ func TestFloorCeilingCommitsEachPublish(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+}
+
+// TestProcessCPU: the CPU time read from /proc grows as this process
+// works, and a process that is gone reads as unknown.
+func TestProcessCPU(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	before, ok := processCPU(os.Getpid())
+	require.True(t, ok)
+	deadline := time.Now().Add(time.Minute)
+	x := 0
+	for {
+		for i := range 1_000_000 {
+			x += i
+		}
+		now, ok := processCPU(os.Getpid())
+		require.True(t, ok)
+		if now > before {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "CPU time never grew (x=%d)", x)
+	}
+	_, ok = processCPU(1 << 30)
+	require.False(t, ok)
 }

@@ -116,11 +116,18 @@ func (s *publishScenario) run(ctx context.Context, t *target) (*result, error) {
 			return nil, err
 		}
 	}
+	cpu0, cpuOK := processCPU(t.pid)
 	d := s.drive(ctx, t)
+	cpu1, _ := processCPU(t.pid)
 	r := &result{}
 	r.add("events_per_s", "events/s acked", rate(d.acked, d.elapsed), unitRate)
 	r.add("requests_per_s", "requests/s", rate(d.requests, d.elapsed), unitRate)
 	r.addLatency("ack", "ack latency", &d.lat)
+	if cpuOK && t.pid != 0 && d.acked > 0 {
+		// What an event costs the server process, user and system time,
+		// its background work included (10 ms ticks: use long runs).
+		r.add("cpu_us_per_event", "server CPU per event", float64((cpu1-cpu0).Microseconds())/float64(d.acked), unitUs)
+	}
 	if bare != nil {
 		r.add("bare_commit_p50_ms", "bare bbolt commit p50", ms(bare.Percentile(50)), unitMs)
 	}

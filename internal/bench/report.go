@@ -20,6 +20,7 @@ const (
 	unitMs    = "ms"
 	unitCount = ""
 	unitKiB   = "KiB"
+	unitUs    = "µs"
 	unitMiB   = "MiB"
 )
 
@@ -156,7 +157,7 @@ func formatValue(m metric) string {
 			return fmt.Sprintf("%.1f ms", m.Value)
 		}
 		return fmt.Sprintf("%.2f ms", m.Value)
-	case unitKiB, unitMiB:
+	case unitKiB, unitMiB, unitUs:
 		return fmt.Sprintf("%.1f %s", m.Value, m.Unit)
 	case unitRate:
 		return thousands(int64(math.Round(m.Value))) + "/s"

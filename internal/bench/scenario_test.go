@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -189,6 +190,10 @@ func TestChildProcesses(t *testing.T) {
 		rep, err := runJSON(t, "publish", "--spawn", "--ceiling", "--publishers", "4", "--events", "100")
 		require.NoError(t, err)
 		require.Len(t, rep.Results, 2)
+		if runtime.GOOS == "linux" { // from /proc; 10 ms ticks, so 0 is possible in a short run
+			assert.GreaterOrEqual(t, metricOf(t, rep, "server", "cpu_us_per_event"), 0.0)
+			assert.GreaterOrEqual(t, metricOf(t, rep, "ceiling", "cpu_us_per_event"), 0.0)
+		}
 		assert.Equal(t, 100.0, metricOf(t, rep, "server", "acked"))
 		assert.Equal(t, 100.0, metricOf(t, rep, "ceiling", "acked"))
 		assert.Contains(t, rep.Ratios, "events_per_s")

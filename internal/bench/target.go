@@ -32,6 +32,7 @@ type target struct {
 	env    env
 	common *common
 	stop   func()
+	pid    int // the child process, 0 for a server given by --url
 }
 
 // startTarget resolves or starts the server of the given kind. Each
@@ -114,7 +115,7 @@ func (t *target) startChild(ctx context.Context, cmd *exec.Cmd, extraEnv []strin
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.base = &url.URL{Scheme: "http", Host: addr}
+	t.base, t.pid = &url.URL{Scheme: "http", Host: addr}, cmd.Process.Pid
 	t.stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
