@@ -155,12 +155,14 @@ func (s *fanoutScenario) run(ctx context.Context, t *target) (*result, error) {
 	}
 	connTime := time.Since(connStart)
 	phase.Store("publishing")
+	cpu0, cpuOK := processCPU(t.pid)
 	pubStart := time.Now()
 	f.publish(ctx)
 	pubTime := time.Since(pubStart)
 	phase.Store("draining")
 	want := f.expected()
 	drained := f.waitDelivered(ctx, want)
+	cpu1, _ := processCPU(t.pid)
 	f.closing.Store(true)
 	cancelSubs()
 	f.readers.Wait()
@@ -175,6 +177,11 @@ func (s *fanoutScenario) run(ctx context.Context, t *target) (*result, error) {
 	r.add("publish_per_s", "publish rate", rate(acked, pubTime), unitRate)
 	r.add("delivered", "deliveries", float64(f.delivered.Load()), unitCount)
 	r.add("delivered_per_s", "deliveries/s", rate(f.delivered.Load(), deliveryTime), unitRate)
+	if cpuOK && t.pid != 0 && f.delivered.Load() > 0 {
+		// Publishing and delivering, heartbeats and background work
+		// included, over the deliveries made.
+		r.add("cpu_us_per_delivery", "server CPU per delivery", float64((cpu1-cpu0).Microseconds())/float64(f.delivered.Load()), unitUs)
+	}
 	r.addLatency("latency", "publish→receive", &f.lat)
 	f.verify(r, want, drained)
 	return r, nil

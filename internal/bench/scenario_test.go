@@ -219,6 +219,9 @@ func TestChildProcesses(t *testing.T) {
 			"--rate", "200", "--duration", "100ms", "--drain", "10s", "--runs", "2")
 		require.NoError(t, err)
 		require.Len(t, rep.Results, 2)
+		if runtime.GOOS == "linux" {
+			assert.GreaterOrEqual(t, metricOf(t, rep, "server", "cpu_us_per_delivery"), 0.0)
+		}
 		assert.Equal(t, 2*20.0*10, metricOf(t, rep, "server", "delivered"))
 		assert.Equal(t, 2*20.0*10, metricOf(t, rep, "ceiling", "delivered"))
 		assert.Len(t, rep.Spread["latency_p99_ms_ratio"], 2)
