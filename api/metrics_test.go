@@ -67,6 +67,7 @@ func TestPublishedCountsStoredEventsOnly(t *testing.T) {
 	assert.Equal(t, float64(3), m[`sselog_published_events_total{target="user"}`], "alice twice, bob once")
 	assert.Equal(t, float64(2), m[`sselog_published_events_total{target="broadcast"}`])
 	assert.Equal(t, float64(8), m[`sselog_idempotent_repeats_total`], "two repeats of three keyed events, and of two in a batch")
+	assert.Equal(t, float64(4), m[`sselog_commits_total`], "one per request that stored something, one after another; repeats commit nothing")
 	st := a.stats(t)
 	assert.Equal(t, float64(st.Events), m[`sselog_published_events_total{target="user"}`]+m[`sselog_published_events_total{target="broadcast"}`],
 		"stored since start = held (nothing expired)")

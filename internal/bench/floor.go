@@ -97,4 +97,10 @@ func floorNote(rep *report) {
 			whole, p50, p50/whole))
 		rep.Floor["whole_floor_ms"] = whole
 	}
+	floorCPU, ok1 := get(ceiling, "floor_cpu_us_per_event")
+	serverCPU, ok2 := get(server, "cpu_us_per_event")
+	if ok1 && ok2 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf(
+			"CPU per event: server %.0f µs, the floor's server %.0f µs", serverCPU, floorCPU))
+	}
 }

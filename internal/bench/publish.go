@@ -139,12 +139,17 @@ func (s *publishScenario) run(ctx context.Context, t *target) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
+		fcpu0, fcpuOK := processCPU(ft.pid)
 		fd := s.drive(ctx, ft)
+		fcpu1, _ := processCPU(ft.pid)
 		ft.stop()
 		if fd.errs.count() > 0 {
 			return nil, fmt.Errorf("floor server: %d requests failed, first: %s", fd.errs.count(), fd.errs.String())
 		}
 		r.add("floor_p50_ms", "ceiling + bare commit per request, p50", ms(fd.lat.Percentile(50)), unitMs)
+		if fcpuOK && fd.acked > 0 {
+			r.add("floor_cpu_us_per_event", "ceiling + bare commit, CPU per event", float64((fcpu1-fcpu0).Microseconds())/float64(fd.acked), unitUs)
+		}
 	}
 	r.add("acked", "events acked", float64(d.acked), unitCount)
 	r.add("errors", "failed requests", float64(d.errs.count()), unitCount)
