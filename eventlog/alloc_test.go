@@ -31,5 +31,5 @@ func TestAppendAllocations(t *testing.T) {
 		}
 	})
 	t.Logf("%.1f allocations per Append", n)
-	require.LessOrEqual(t, n, 89.0, "92 before the tail's copies shared a block per commit and Append lost its slices")
+	require.LessOrEqual(t, n, 78.0, "92 before the tail's copies shared a block per commit and Append lost its slices; 86 before appends left the counts and the last id to the mover")
 }
