@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -97,16 +98,23 @@ func TestOpenDirectoryFails(t *testing.T) {
 }
 
 // Appends racing Close either succeed, and are on disk after a reopen, or
-// fail with ErrClosed: nothing in between, nothing lost.
+// fail with ErrClosed: nothing in between, nothing lost. One appender
+// commits on its own goroutine; many queue for the writer.
 func TestCloseRacingAppends(t *testing.T) {
+	for _, n := range []int{1, 32} {
+		t.Run(fmt.Sprintf("appenders=%d", n), func(t *testing.T) { closeRacingAppends(t, n) })
+	}
+}
+
+func closeRacingAppends(t *testing.T, appenders int) {
 	path := filepath.Join(t.TempDir(), "sselog.db")
 	l, err := eventlog.Open(path, eventlog.Options{})
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var acked []eventlog.ID
-	started := make(chan struct{}, 32)
+	started := make(chan struct{}, appenders)
 	var wg sync.WaitGroup
-	for g := range 32 {
+	for g := range appenders {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				if i == 3 {
@@ -124,7 +132,7 @@ func TestCloseRacingAppends(t *testing.T) {
 			}
 		})
 	}
-	for range 32 {
+	for range appenders {
 		select {
 		case <-started:
 		case <-time.After(30 * time.Second):
