@@ -27,6 +27,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
+	ensureProcs(getenv, logger)
 	if cfg.MaxStreams == 0 {
 		cfg.MaxStreams = defaultMaxStreams(logger)
 	}
