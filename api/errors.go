@@ -124,9 +124,9 @@ var (
 // writeRawJSON writes b, a JSON document, as the whole response.
 func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
-	h["Content-Type"] = jsonContentType[:1:1]
-	h["X-Content-Type-Options"] = noSniff[:1:1]
-	h["Cache-Control"] = noStore[:1:1]
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = noSniff
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
