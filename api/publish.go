@@ -134,8 +134,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", errTooLarge, r.ContentLength, limit)
 	}
 	// A body that trickles in is bounded by the request's read deadline
-	// (Server.guard).
-	b, err := readSized(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	// (Server.guard). A declared length is already both checked and
+	// enforced by net/http; only a chunked body needs the byte limit.
+	body := r.Body
+	if r.ContentLength < 0 {
+		body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	b, err := readSized(body, r.ContentLength)
+	// Closed once read to its end, the body tells net/http there is
+	// nothing left to discard before it answers: it skips a copy through
+	// a LimitReader per request.
+	_ = r.Body.Close()
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

@@ -208,8 +208,14 @@ func (l *Log) moveOnce() (int, error) {
 				return fmt.Errorf("last id: %w", err)
 			}
 		}
+		// One cursor for every delete: Bucket.Delete would make a cursor,
+		// and grow its stack, per key.
+		dc := j.Cursor()
 		for _, k := range keys {
-			if err := j.Delete(k); err != nil {
+			if got, _ := dc.Seek(k); !bytes.Equal(got, k) {
+				return fmt.Errorf("delete journal %x: %w", k, errCorrupt)
+			}
+			if err := dc.Delete(); err != nil {
 				return fmt.Errorf("delete journal %x: %w", k, err)
 			}
 		}

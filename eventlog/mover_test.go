@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -36,4 +37,32 @@ func TestMoverLetsATrickleGather(t *testing.T) {
 	_, err = l.AppendBatch(ctx, batch)
 	require.NoError(t, err)
 	testkit.WaitFor(t, 30*time.Second, "a full journal to be moved", func() bool { return l.journalLen(t) == 0 })
+}
+
+// TestMoveAllocations bounds what filing one journal entry allocates. A
+// move runs under bbolt's writer lock, so publishes queue behind its
+// allocations and the collections they bring on.
+func TestMoveAllocations(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "m.db"), Options{MoveDelay: time.Hour})
+	require.NoError(t, err)
+	defer l.Close()
+	batch := make([]Input, moveBatch)
+	for i := range batch {
+		batch[i] = Input{User: fmt.Sprint("u", i%100), Data: []byte(`{"n":1}`)}
+	}
+	for round := range 2 { // the first round creates the users' buckets
+		_, err = l.AppendBatch(context.Background(), batch)
+		require.NoError(t, err)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		n, err := l.moveOnce()
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err)
+		require.Equal(t, moveBatch, n)
+		perEntry := float64(after.Mallocs-before.Mallocs) / float64(n)
+		t.Logf("round %d: %.1f allocations per moved entry", round, perEntry)
+		if round == 1 {
+			require.LessOrEqual(t, perEntry, 7.5, "8.9 when each delete made a cursor of its own")
+		}
+	}
 }
