@@ -141,10 +141,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	b, err := readSized(body, r.ContentLength)
-	// Closed once read to its end, the body tells net/http there is
-	// nothing left to discard before it answers: it skips a copy through
-	// a LimitReader per request.
-	_ = r.Body.Close()
+	if err == nil {
+		// Closed once read to its end, the body tells net/http there is
+		// nothing left to discard before it answers: it skips a copy
+		// through a LimitReader per request. A body that failed is left
+		// to net/http: closing it would read on into what is left of it
+		// before the refusal could be sent.
+		_ = r.Body.Close()
+	}
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

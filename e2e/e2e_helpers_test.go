@@ -106,8 +106,13 @@ func startServerWrapped(tb testing.TB, bin, dataPath string, env, wrapper []stri
 	s := &server{tb: tb, cmd: cmd, Data: dataPath, logs: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	require.NoError(tb, cmd.Start())
 	addrc := make(chan string, 1)
-	go s.readLogs(stderr, addrc)
-	go func() { s.err = cmd.Wait(); close(s.done) }()
+	go func() {
+		// Wait closes the pipe: only once every line is read, or the
+		// last ones (the shutdown's) could be lost.
+		s.readLogs(stderr, addrc)
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
 	tb.Cleanup(func() {
 		select {
 		case <-s.done:
