@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -47,6 +48,21 @@ func forgedTokens(t *testing.T) map[string]string {
 type unsizedReader struct{ r io.Reader }
 
 func (u unsizedReader) Read(p []byte) (int, error) { return u.r.Read(p) }
+
+// stalledReader yields its bytes, then blocks until stop is closed: a
+// client that sends too much and then nothing, never ending its body.
+type stalledReader struct {
+	r    io.Reader
+	stop <-chan struct{}
+}
+
+func (s stalledReader) Read(p []byte) (int, error) {
+	if n, err := s.r.Read(p); err != io.EOF {
+		return n, err
+	}
+	<-s.stop
+	return 0, io.EOF
+}
 
 // TestHostileInputs: every hostile request is answered with its 4xx and a
 // JSON error, and the store is exactly as it was.
@@ -126,6 +142,28 @@ func TestHostileInputs(t *testing.T) {
 			assert.Equal(t, before, a.stats(t), "the store changed")
 		})
 	}
+}
+
+// TestRefusalDoesNotReadOn: a chunked body over the limit is refused with
+// 413 as soon as the limit is passed, even when the client then stalls
+// without ending it. Closing such a body reads on into the rest (up to
+// 256 KiB): the refusal waited for the read deadline, an hour here, while
+// the client waited for its answer.
+func TestRefusalDoesNotReadOn(t *testing.T) {
+	a := newTestAPI(t, withKeys, func(c *Config) { c.ReadTimeout = time.Hour })
+	over := bytes.Repeat([]byte("x"), int(2*a.Srv.cfg.MaxBody)) // past the limit, less than what a close reads on
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The body stalls until the request ends: the transport waits for
+	// its body's Read to return before it gives up on the request.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL+"/v1/users/alice/events",
+		unsizedReader{stalledReader{bytes.NewReader(over), ctx.Done()}})
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := a.TS.Client().Do(req)
+	require.NoError(t, err, "no answer while the client stalled")
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 }
 
 // TestStatuses: one request per error status of the contract, each with a
