@@ -134,8 +134,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, fmt.Errorf("%w: body is %d bytes, the limit is %d", errTooLarge, r.ContentLength, limit)
 	}
 	// A body that trickles in is bounded by the request's read deadline
-	// (Server.guard). A declared length is already both checked and
-	// enforced by net/http; only a chunked body needs the byte limit.
+	// (Server.guard). A declared length is checked above and enforced by
+	// net/http; only a chunked body needs the byte limit.
 	body := r.Body
 	if r.ContentLength < 0 {
 		body = http.MaxBytesReader(w, r.Body, limit)
