@@ -123,6 +123,7 @@ type fanout struct {
 	subs         []*fanSub
 	status       []uint8 // per event: 0 not sent, 1 acknowledged, 2 failed
 	lat          Histogram
+	ack          Histogram // publish request to its answer
 	delivered    atomic.Int64
 	lastDelivery atomic.Int64
 	connected    atomic.Int64
@@ -182,6 +183,10 @@ func (s *fanoutScenario) run(ctx context.Context, t *target) (*result, error) {
 		// included, over the deliveries made.
 		r.add("cpu_us_per_delivery", "server CPU per delivery", float64((cpu1-cpu0).Microseconds())/float64(f.delivered.Load()), unitUs)
 	}
+	// The ack is a publish's round trip: the server's commit against the
+	// ceiling's answer from memory, both answered while the deliveries
+	// the previous publish woke compete for the CPU.
+	r.addLatency("ack", "publish ack", &f.ack)
 	r.addLatency("latency", "publish→receive", &f.lat)
 	f.verify(r, want, drained)
 	return r, nil
@@ -248,12 +253,14 @@ func (f *fanout) publish(ctx context.Context) {
 				if !sleepUntil(ctx, start.Add(time.Duration(k)*time.Second/time.Duration(f.rate))) {
 					return
 				}
-				buf = appendEvent(buf[:0], "", time.Now().UnixNano(), k, f.size)
+				sent := time.Now()
+				buf = appendEvent(buf[:0], "", sent.UnixNano(), k, f.size)
 				if err := f.t.post(ctx, client, publishPath(f.eventUser(k)), buf, &idAnswer{}); err != nil {
 					f.status[k] = statusFailed
 					f.pubErrs.add(err)
 					continue
 				}
+				f.ack.Record(time.Since(sent))
 				f.status[k] = statusAcked
 				f.published.Add(1)
 			}

@@ -229,6 +229,11 @@ func TestChildProcesses(t *testing.T) {
 		assert.Equal(t, 2*20.0*10, metricOf(t, rep, "server", "delivered"))
 		assert.Equal(t, 2*20.0*10, metricOf(t, rep, "ceiling", "delivered"))
 		assert.Len(t, rep.Spread["latency_p99_ms_ratio"], 2)
+		for _, target := range []string{"server", "ceiling"} {
+			p50 := metricOf(t, rep, target, "ack_p50_ms")
+			assert.Greater(t, p50, 0.0, "%s: every publish's ack is timed", target)
+			assert.LessOrEqual(t, p50, metricOf(t, rep, target, "ack_max_ms"), target)
+		}
 	})
 	t.Run("connections --procs 2 on the ceiling", func(t *testing.T) {
 		rep, err := runJSON(t, "connections", "--ceiling", "--subs", "40", "--procs", "2", "--hold", "100ms")
