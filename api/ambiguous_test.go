@@ -15,7 +15,9 @@ import (
 // so {"user":"alice","user":"bob"} was stored for bob; a browser's
 // JSON.parse keeps the last too, other parsers the first), escaped or
 // not, at any depth; and numbers no float64 holds (1e999 is Infinity to
-// a browser, an error to others).
+// a browser, an error to others); and a NUL byte after the value, which
+// the reader once took for the end of the body (what followed it was
+// ignored, and the first value stored).
 func TestAmbiguousJSONRefused(t *testing.T) {
 	a := newTestAPI(t, withKeys)
 	cases := []struct {
@@ -31,6 +33,10 @@ func TestAmbiguousJSONRefused(t *testing.T) {
 		{"number overflows float64", "/v1/users/alice/events", `{"data":1e999}`, 400},
 		{"negative overflow in batch", "/v1/events", `[{"data":{"n":-1e999}}]`, 400},
 		{"long integer overflows", "/v1/users/alice/events", `{"data":1` + strings.Repeat("0", 400) + `}`, 400},
+		{"NUL after the value", "/v1/users/alice/events", "{\"data\":1}\x00", 400},
+		{"NUL then another value", "/v1/users/alice/events", "{\"data\":1}\x00{\"event\":\"x\",\"data\":2} garbage", 400},
+		{"NUL then garbage on broadcast", "/v1/broadcast", "{\"data\":1}\x00not json at all", 400},
+		{"NUL after a batch", "/v1/events", "[{\"user\":\"alice\",\"data\":1}]\x00]]]", 400},
 		{"same key in sibling objects", "/v1/users/alice/events", `{"data":[{"k":1},{"k":2}]}`, 201},
 		{"key equal to a value", "/v1/users/alice/events", `{"data":{"a":"a","b":"a"}}`, 201},
 		{"largest float", "/v1/users/alice/events", `{"data":1.7976931348623157e308}`, 201},

@@ -29,6 +29,8 @@ var decodeSeeds = []string{
 	`{"data":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`,
 	`[{"user":"alice","data":1},{"data":2,"event":"x"}]`, `[{"user":"a b","data":1}]`, `[{"user":1,"data":1}]`,
 	`[{"user":null,"data":1}]`, `[null]`, `[1]`, `[{"data":1},]`, `[{"user":"alice","user":"bob","data":1}]`,
+	// A NUL after the value is a byte, not the end of the body.
+	"{\"data\":1}\x00", "{\"data\":1} \x00{\"data\":2}", "[{\"user\":\"alice\",\"data\":1}]\x00]]]",
 }
 
 // TestDecodeAgainstReference: the one-pass reader and the encoding/json

@@ -89,7 +89,9 @@ func (r *jsonReader) peek() byte {
 
 // end checks that nothing but whitespace follows the value read.
 func (r *jsonReader) end() error {
-	if r.peek() != 0 {
+	// Not peek: its 0 at the end of input is also a NUL byte in it.
+	r.skipSpace()
+	if r.i < len(r.b) {
 		return fmt.Errorf("%w: body holds more than one JSON value", errBadRequest)
 	}
 	return nil
