@@ -39,7 +39,8 @@ type Parser struct {
 	line     []byte // a line that spans reads
 	skipLF   bool   // the last line ended in CR: an LF next is its tail
 	started  bool   // the first line (the only one that may hold a BOM) is read
-	lastID   string
+	idBuf    string // the last event id buffer, set by id:
+	lastID   string // idBuf as of the last blank line: what a browser resends
 	event    string
 	data     []byte
 	retry    time.Duration
@@ -68,6 +69,9 @@ func (p *Parser) Next() (Message, error) {
 			line = bytes.TrimPrefix(line, []byte("\uFEFF"))
 		}
 		if len(line) == 0 {
+			// The browser takes the buffer as its last event id at every
+			// blank line, data or none; an event cut off never gets there.
+			p.lastID = p.idBuf
 			if m, ok := p.dispatch(); ok {
 				return m, nil
 			}
@@ -79,8 +83,9 @@ func (p *Parser) Next() (Message, error) {
 	}
 }
 
-// LastEventID is the last event id buffer: what a browser would send as
-// Last-Event-ID if it reconnected now.
+// LastEventID is what a browser would send as Last-Event-ID if it
+// reconnected now: the id buffer as of the last blank line, so an event
+// cut off by the end of the stream does not move it.
 func (p *Parser) LastEventID() string { return p.lastID }
 
 // Retry is the reconnection time from the last valid retry: field, or 0.
@@ -107,8 +112,8 @@ func (p *Parser) field(line []byte) error {
 		p.data = appendUTF8(p.data, value)
 		p.data = append(p.data, '\n')
 	case "id":
-		if bytes.IndexByte(value, 0) < 0 && string(value) != p.lastID {
-			p.lastID = decodeUTF8(value)
+		if bytes.IndexByte(value, 0) < 0 && string(value) != p.idBuf {
+			p.idBuf = decodeUTF8(value)
 		}
 	case "retry":
 		if d, ok := parseRetry(value); ok {
@@ -123,7 +128,7 @@ func (p *Parser) dispatch() (Message, bool) {
 		p.event = ""
 		return Message{}, false
 	}
-	m := Message{ID: p.lastID, Event: p.event, Data: string(p.data[:len(p.data)-1]), Retry: p.newRetry}
+	m := Message{ID: p.idBuf, Event: p.event, Data: string(p.data[:len(p.data)-1]), Retry: p.newRetry}
 	if m.Event == "" {
 		m.Event = "message"
 	}

@@ -129,6 +129,29 @@ func TestParserLastEventIDPersists(t *testing.T) {
 	assert.Equal(t, "1", p.LastEventID())
 }
 
+// TestParserLastEventIDMovesAtBlankLines: a browser takes the id buffer
+// as its last event id at a blank line, with data or without; an event
+// the stream cut off never got there, and a resume must not skip it.
+func TestParserLastEventIDMovesAtBlankLines(t *testing.T) {
+	for _, tc := range []struct{ name, stream, want string }{
+		{"cut off after its id", "id: 1\ndata: a\n\nid: 2\ndata: b\n", "1"},
+		{"cut off before its data", "id: 1\ndata: a\n\nid: 2\n", "1"},
+		{"an id alone, ended", "id: 1\ndata: a\n\nid: 2\n\n", "2"},
+		{"dispatched", "id: 1\ndata: a\n\nid: 2\ndata: b\n\n", "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewParser(strings.NewReader(tc.stream))
+			for {
+				if _, err := p.Next(); err != nil {
+					require.ErrorIs(t, err, io.EOF)
+					break
+				}
+			}
+			assert.Equal(t, tc.want, p.LastEventID())
+		})
+	}
+}
+
 func TestParserBounded(t *testing.T) {
 	big := strings.Repeat("x", MaxEventBytes+1)
 	_, _, err := parseAll(strings.NewReader("data: " + big + "\n\n"))
