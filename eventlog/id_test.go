@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,4 +147,48 @@ func TestRestoreInTheSameMillisecond(t *testing.T) {
 	p, err := restored.ReadAfter("a", lost, 10)
 	require.NoError(t, err)
 	require.True(t, p.Unknown, "a lost id is unknown, however many events follow")
+}
+
+// TestIDsIssuedAfterAStartThatIssuedNone: a start with the clock ahead
+// that issues nothing leaves a restart hole above the newest id. Once the
+// clock is back, the next start must issue above that hole: it seeded
+// from the newest id alone, so its ids fell inside the earlier hole, and
+// a resume from an id this log had just issued read as unknown (the
+// stream then skipped to the newest event).
+func TestIDsIssuedAfterAStartThatIssuedNone(t *testing.T) {
+	for _, back := range []time.Duration{30 * time.Minute, -time.Hour} {
+		for _, mode := range tailModes {
+			t.Run(fmt.Sprintf("%s/clock at %+v", mode.name, back), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "sselog.db")
+				clk := newClock(t0, 0)
+				opts := eventlog.Options{Now: clk.Now, TailSize: mode.size}
+				ctx := context.Background()
+				l := openAt(t, path, opts)
+				first, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`0`)})
+				require.NoError(t, err)
+				require.NoError(t, l.Close())
+
+				clk.Set(t0.Add(time.Hour))
+				require.NoError(t, openAt(t, path, opts).Close())
+				clk.Set(t0.Add(back))
+
+				l = openAt(t, path, opts)
+				var ids []eventlog.ID
+				for i := range 3 {
+					id, err := l.Append(ctx, eventlog.Input{User: "u", Data: jsonN(`%d`, i+1)})
+					require.NoError(t, err)
+					ids = append(ids, id)
+				}
+				require.Positive(t, ids[0].Compare(first))
+				p, err := l.ReadAfter("u", ids[0], 10)
+				require.NoError(t, err)
+				require.False(t, p.Unknown, "%s was issued by this log", ids[0])
+				require.Equal(t, ids[1:], idsOf(p.Events))
+				p, err = l.ReadAfter("u", first, 10)
+				require.NoError(t, err)
+				require.False(t, p.Unknown)
+				require.Equal(t, ids, idsOf(p.Events))
+			})
+		}
+	}
 }

@@ -25,29 +25,19 @@ var bucketRestarts = []byte("restarts")
 // hole is a range of ids this file never issued: (lo, hi].
 type hole struct{ lo, hi ID }
 
-// startEpoch records this start's hole, if the clock is past the newest
-// id, and returns the generator's seed and every hole recorded so far.
+// startEpoch records this start's hole, if the clock is past every id
+// the file issued or skipped, and returns the generator's seed and every
+// hole recorded so far. The seed is never below an earlier hole's top: a
+// start that issued nothing, with the clock ahead, leaves a hole above
+// the newest id, and ids issued inside it after the clock came back
+// would read as never issued.
 func startEpoch(tx *bolt.Tx, last ID, now time.Time) (ID, []hole, error) {
 	b, err := tx.CreateBucketIfNotExists(bucketRestarts)
 	if err != nil {
 		return last, nil, fmt.Errorf("create bucket %s: %w", bucketRestarts, err)
 	}
-	seed := last
-	// The hole's top is the last id of the current millisecond, so it
-	// also covers ids another history issued in this very millisecond
-	// (a restore that starts fast, right after the backup).
-	var hi ID
-	for i := 6; i < len(hi); i++ {
-		hi[i] = 0xff
-	}
-	if err := hi.SetTime(uint64(max(now.UnixMilli(), 0))); err == nil && hi.Compare(last) > 0 {
-		if err := b.Put(hi[:], last[:]); err != nil {
-			return last, nil, fmt.Errorf("record restart: %w", err)
-		}
-		seed = hi
-	}
 	var holes []hole
-	err = b.ForEach(func(k, v []byte) error {
+	if err := b.ForEach(func(k, v []byte) error {
 		var h hole
 		if len(k) == len(h.hi) && len(v) == len(h.lo) {
 			copy(h.hi[:], k)
@@ -55,8 +45,28 @@ func startEpoch(tx *bolt.Tx, last ID, now time.Time) (ID, []hole, error) {
 			holes = append(holes, h)
 		}
 		return nil
-	})
-	return seed, holes, err
+	}); err != nil {
+		return last, nil, fmt.Errorf("read restarts: %w", err)
+	}
+	seed := last
+	if n := len(holes); n > 0 && holes[n-1].hi.Compare(seed) > 0 {
+		seed = holes[n-1].hi // keys sort: the last hole is the highest
+	}
+	// The hole's top is the last id of the current millisecond, so it
+	// also covers ids another history issued in this very millisecond
+	// (a restore that starts fast, right after the backup).
+	var hi ID
+	for i := 6; i < len(hi); i++ {
+		hi[i] = 0xff
+	}
+	if err := hi.SetTime(uint64(max(now.UnixMilli(), 0))); err == nil && hi.Compare(seed) > 0 {
+		if err := b.Put(hi[:], seed[:]); err != nil {
+			return last, nil, fmt.Errorf("record restart: %w", err)
+		}
+		holes = append(holes, hole{lo: seed, hi: hi})
+		seed = hi
+	}
+	return seed, holes, nil
 }
 
 // inHole reports whether id lies in a range this file never issued.
