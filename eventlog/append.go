@@ -180,8 +180,7 @@ func (l *Log) commit(reqs []*request) error {
 		}
 	}
 	var repeats uint64
-	journaled := false
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		w := writer{tx: tx, log: l, now: now, ageNow: l.ageNow(), counts: counts, buf: make([]byte, 0, recBytes)}
 		if l.tail.size > 0 {
 			w.added, w.data = make([]Event, 0, events), make([]byte, 0, dataBytes)
@@ -206,13 +205,8 @@ func (l *Log) commit(reqs []*request) error {
 			touched[user] = struct{}{}
 		}
 		l.inJournalMu.Unlock()
-		l.journalAdd(counts, false)
-		journaled = true
 		return nil
-	})
-	if err != nil && journaled {
-		l.journalAdd(counts, true) // the commit rolled back
-	}
+	}, func() { l.journalAdd(counts, false) })
 	if err != nil {
 		return fmt.Errorf("commit %d requests: %w", len(reqs), err)
 	}

@@ -89,12 +89,31 @@ func newest(meta, journal *bolt.Bucket) ID {
 }
 
 // held is how many events user holds: filed ones and journal entries.
-// In a write transaction it is exact.
+// In a write transaction run by update it is exact.
 func (l *Log) held(meta *bolt.Bucket, user string) uint64 {
 	l.inJournalMu.Lock()
 	n := l.inJournal[user]
 	l.inJournalMu.Unlock()
 	return getUint(meta, metaKey(metaCount, user)) + n
+}
+
+// update runs fn in a write transaction and then, only once it has
+// committed, done: both under txMu, which every write transaction holds,
+// so the journal counts that done changes agree with the file in every
+// transaction. Changing them inside fn and taking them back after a
+// failed commit left a window, once bbolt had let go of its writer lock,
+// where a trim counted a group the disk never got and deleted events
+// within the user's limit.
+func (l *Log) update(fn func(*bolt.Tx) error, done func()) error {
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	if err := l.db.Update(fn); err != nil {
+		return err
+	}
+	if done != nil {
+		done()
+	}
+	return nil
 }
 
 // journalAdd adds (or, with sub, takes away) per-user journal counts.
@@ -161,7 +180,7 @@ func (l *Log) drainJournal(ctx context.Context) error {
 func (l *Log) moveOnce() (int, error) {
 	n, damaged := 0, uint64(0)
 	var moved map[string]uint64
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		damaged, moved = 0, make(map[string]uint64)
 		j, meta := tx.Bucket(bucketJournal), tx.Bucket(bucketMeta)
 		dest := make(map[string]*filing)
@@ -225,14 +244,10 @@ func (l *Log) moveOnce() (int, error) {
 				return fmt.Errorf("count %q: %w", user, err)
 			}
 		}
-		l.journalAdd(moved, true)
 		n = len(keys)
 		return nil
-	})
+	}, func() { l.journalAdd(moved, true) })
 	if err != nil {
-		if n > 0 {
-			l.journalAdd(moved, false) // the move rolled back
-		}
 		return 0, fmt.Errorf("move journal: %w", closedErr(err))
 	}
 	l.bg.damaged.Add(damaged)

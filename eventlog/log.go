@@ -102,8 +102,11 @@ type Log struct {
 	journaled atomic.Int64
 	// inJournal counts each user's journal entries ("" = broadcasts); a
 	// user's count of events held is its filed count (meta) plus this.
-	// Only write transactions change it, from inside the transaction, so
-	// every write transaction sees it agree with the file.
+	// Only write transactions change it, once they have committed and
+	// before the next one begins (update, journal.go), so every write
+	// transaction sees it agree with the file. txMu is held through
+	// every write transaction that reads or changes it.
+	txMu        sync.Mutex
 	inJournalMu sync.Mutex
 	inJournal   map[string]uint64
 	gen         *generator

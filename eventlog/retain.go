@@ -105,7 +105,7 @@ func (l *Log) overLimit() ([]string, error) {
 func (l *Log) trim(user string) (deleted int, more bool, err error) {
 	var mark ID
 	var before, after uint64
-	err = l.db.Update(func(tx *bolt.Tx) error {
+	err = l.update(func(tx *bolt.Tx) error {
 		b := eventBucket(tx, user)
 		if b == nil {
 			return nil
@@ -157,7 +157,7 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 			copy(mark[:], keys[len(keys)-1])
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return 0, false, fmt.Errorf("retention %q: %w", user, closedErr(err))
 	}
