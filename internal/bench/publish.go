@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -117,8 +118,10 @@ func (s *publishScenario) run(ctx context.Context, t *target) (*result, error) {
 		}
 	}
 	cpu0, cpuOK := processCPU(t.pid)
+	self0, selfOK := processCPU(os.Getpid())
 	d := s.drive(ctx, t)
 	cpu1, _ := processCPU(t.pid)
+	self1, _ := processCPU(os.Getpid())
 	r := &result{}
 	r.add("events_per_s", "events/s acked", rate(d.acked, d.elapsed), unitRate)
 	r.add("requests_per_s", "requests/s", rate(d.requests, d.elapsed), unitRate)
@@ -127,6 +130,15 @@ func (s *publishScenario) run(ctx context.Context, t *target) (*result, error) {
 		// What an event costs the server process, user and system time,
 		// its background work included (10 ms ticks: use long runs).
 		r.add("cpu_us_per_event", "server CPU per event", float64((cpu1-cpu0).Microseconds())/float64(d.acked), unitUs)
+		if selfOK {
+			// The load client shares the cores: what it costs, and how
+			// much of the machine both kept busy. A ceiling that keeps
+			// every core busy is CPU-bound; a server that leaves some
+			// idle is waiting, here for its disk.
+			client := self1 - self0
+			r.add("client_cpu_us_per_event", "load client CPU per event", float64(client.Microseconds())/float64(d.acked), unitUs)
+			r.add("cores_busy", "cores busy, server + client", float64(cpu1-cpu0+client)/float64(d.elapsed), unitCores)
+		}
 	}
 	if bare != nil {
 		r.add("bare_commit_p50_ms", "bare bbolt commit p50", ms(bare.Percentile(50)), unitMs)

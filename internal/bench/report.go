@@ -22,6 +22,7 @@ const (
 	unitKiB   = "KiB"
 	unitUs    = "µs"
 	unitMiB   = "MiB"
+	unitCores = "cores"
 )
 
 // metric is one reported figure. Key is stable, for --json consumers.
@@ -159,6 +160,8 @@ func formatValue(m metric) string {
 		return fmt.Sprintf("%.2f ms", m.Value)
 	case unitKiB, unitMiB, unitUs:
 		return fmt.Sprintf("%.1f %s", m.Value, m.Unit)
+	case unitCores:
+		return fmt.Sprintf("%.2f %s", m.Value, m.Unit)
 	case unitRate:
 		return thousands(int64(math.Round(m.Value))) + "/s"
 	}

@@ -193,6 +193,10 @@ func TestChildProcesses(t *testing.T) {
 		if runtime.GOOS == "linux" { // from /proc; 10 ms ticks, so 0 is possible in a short run
 			assert.GreaterOrEqual(t, metricOf(t, rep, "server", "cpu_us_per_event"), 0.0)
 			assert.GreaterOrEqual(t, metricOf(t, rep, "ceiling", "cpu_us_per_event"), 0.0)
+			for _, target := range []string{"server", "ceiling"} {
+				assert.GreaterOrEqual(t, metricOf(t, rep, target, "client_cpu_us_per_event"), 0.0)
+				assert.GreaterOrEqual(t, metricOf(t, rep, target, "cores_busy"), 0.0)
+			}
 		}
 		assert.Equal(t, 100.0, metricOf(t, rep, "server", "acked"))
 		assert.Equal(t, 100.0, metricOf(t, rep, "ceiling", "acked"))
