@@ -98,9 +98,9 @@ func (l *Log) held(meta *bolt.Bucket, user string) uint64 {
 }
 
 // update runs fn in a write transaction and then, only once it has
-// committed, done: both under txMu, which every write transaction holds,
-// so the journal counts that done changes agree with the file in every
-// transaction. Changing them inside fn and taking them back after a
+// committed, done: both under txMu, which every write transaction that
+// reads or changes the journal counts holds, so those counts agree with
+// the file in each of them. Changing them inside fn and taking them back after a
 // failed commit left a window, once bbolt had let go of its writer lock,
 // where a trim counted a group the disk never got and deleted events
 // within the user's limit.
