@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,6 +199,101 @@ func TestTailResumesAcrossRestart(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, want, got, "every event once, in order, across the reconnect")
+}
+
+// TestTailResumesWithNoIDOfItsOwn: a Tail that starts on the live tail
+// (no id, or one the server cannot use) and loses its stream before any
+// event reconnects from where the stream stood (the connected or gap
+// event's resumeFrom), so an event published while it was away still
+// reaches fn. It reconnected to the live tail and lost that event before.
+func TestTailResumesWithNoIDOfItsOwn(t *testing.T) {
+	for _, start := range []string{"", "garbage"} {
+		t.Run(fmt.Sprintf("from %q", start), func(t *testing.T) {
+			s := newServer(t)
+			gate := make(chan struct{})
+			var streams atomic.Int32
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/stream") && streams.Add(1) == 2 {
+					<-gate // the reconnect waits until the test has published
+				}
+				(*s.handler.Load()).ServeHTTP(w, r)
+			}))
+			defer front.Close()
+			c := newClient(t, front.URL)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var mu sync.Mutex
+			var got []string
+			connected := make(chan struct{}, 10)
+			done := make(chan error, 1)
+			go func() {
+				done <- c.Tail(ctx, "alice", token(t, "alice"), start, func(m sse.Message) error {
+					switch m.Event {
+					case client.EventConnected:
+						connected <- struct{}{}
+					case client.EventGap:
+					default:
+						mu.Lock()
+						got = append(got, string(m.Data))
+						mu.Unlock()
+					}
+					return nil
+				})
+			}()
+			recv(t, connected)
+			s.restart(t) // ends the stream before any event
+			require.Eventually(t, func() bool { return streams.Load() == 2 }, wait, time.Millisecond)
+			_, err := c.Publish(context.Background(), "alice", "", json.RawMessage(`"while away"`), "")
+			require.NoError(t, err)
+			close(gate)
+			recv(t, connected)
+			_, err = c.Publish(context.Background(), "alice", "", json.RawMessage(`"after"`), "")
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 }, wait, time.Millisecond)
+			cancel()
+			require.ErrorIs(t, <-done, context.Canceled)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, []string{`"while away"`, `"after"`}, got)
+		})
+	}
+}
+
+// TestTailStatuses: Tail stops at a 204 (the server's polite stop) and
+// retries a 404 (a proxy's answer while a deploy is under way), as
+// sselog.js does. It retried a 204 forever and gave up at a 404.
+func TestTailStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		stops  bool
+	}{{http.StatusNoContent, true}, {http.StatusNotFound, false}, {http.StatusServiceUnavailable, false}} {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			var n atomic.Int32
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 1 || tc.stops {
+					w.WriteHeader(tc.status)
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = w.Write([]byte("id: 01J0000000000000000000000A\ndata: 1\n\n"))
+			}))
+			defer ts.Close()
+			c, err := client.New(ts.URL, client.WithBackoff(time.Millisecond, 10*time.Millisecond))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			err = c.Tail(ctx, "u", "", "", func(sse.Message) error { return client.ErrStop })
+			if !tc.stops {
+				require.NoError(t, err, "retried, then the event")
+				assert.Equal(t, int32(2), n.Load())
+				return
+			}
+			var apiErr *client.Error
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, tc.status, apiErr.Status)
+			assert.Equal(t, int32(1), n.Load(), "asked once")
+		})
+	}
 }
 
 // TestTailStops: fn's error and ErrStop end Tail; a refused token ends it

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,10 +26,13 @@ const (
 // for every message, the server's own "connected" and "gap" included.
 // When the connection drops it reconnects with backoff (the server's
 // retry: as the floor, doubling to the maximum, with jitter), sending the
-// id of the last event fn accepted as Last-Event-ID, so fn sees every
+// id of the last event fn accepted as Last-Event-ID — or, before the
+// first, where the stream stood (the resumeFrom of the connected event,
+// or of a gap that said the id it had was not usable) — so fn sees every
 // event once, in order. It returns when ctx ends (ctx's error), when fn
 // fails (fn's error; nil for ErrStop), or when the server refuses the
-// stream for good (a 4xx: bad user id or credentials).
+// stream for good (204, or a 4xx but 404, 408 and 429: bad user id or
+// credentials).
 func (c *Client) Tail(ctx context.Context, user, token, lastID string, fn func(sse.Message) error) error {
 	t := &tailer{c: c, user: user, token: token, last: lastID, fn: fn, base: c.minBackoff}
 	delay := t.base
@@ -44,8 +48,7 @@ func (c *Client) Tail(ctx context.Context, user, token, lastID string, fn func(s
 				return nil
 			}
 			return fe.err
-		case errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 &&
-			ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests:
+		case errors.As(err, &ae) && final(ae.Status):
 			return fmt.Errorf("tail %q: %w", user, err)
 		}
 		if progressed {
@@ -124,10 +127,50 @@ func (t *tailer) once(ctx context.Context) (progressed bool, err error) {
 		if err := t.fn(m); err != nil {
 			return true, fnError{err}
 		}
-		if m.Event != EventConnected && m.Event != EventGap && m.ID != "" {
+		switch {
+		case m.Event == EventConnected && t.last == "", m.Event == EventGap:
+			// Where the stream stands: with no id of its own (the live
+			// tail, or a resume point the server could not use), a
+			// reconnect from here misses nothing published meanwhile.
+			if from := ResumeFrom(m); from != "" {
+				t.last = from
+			}
+		case m.Event != EventConnected && m.ID != "":
 			t.last = m.ID
 		}
 	}
+}
+
+// final reports whether a stream answered with status should not be
+// asked again: 204 is the server's polite stop, and a 4xx means a bad
+// user id or credentials. A 404 is retried, as sselog.js retries it:
+// proxies answer it while a deploy is under way. 408 and 429 are
+// retried too.
+func final(status int) bool {
+	switch status {
+	case http.StatusNoContent:
+		return true
+	case http.StatusNotFound, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return status >= 400 && status < 500
+}
+
+// ResumeFrom is where a stream stood when it sent its connected or gap
+// event m (their data's resumeFrom), or "": an id to resume from for a
+// client that has taken no event since, Tail's own choice then. A client
+// that saves its place, as sselog tail's --state does, saves this too.
+func ResumeFrom(m sse.Message) string {
+	if m.Event != EventConnected && m.Event != EventGap {
+		return ""
+	}
+	var v struct {
+		ResumeFrom string `json:"resumeFrom"`
+	}
+	if json.Unmarshal([]byte(m.Data), &v) != nil {
+		return ""
+	}
+	return v.ResumeFrom
 }
 
 // idleReader pushes the idle timer back on every read that brings bytes.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,9 +51,10 @@ func TestUnknownResumePointAfterRestore(t *testing.T) {
 				for range []int{1, pageSize + 1, 1}[n] {
 					ts.append(t, "u", "", `"after restore"`)
 				}
+				newest := ts.log.Last().String()
 				c := ts.connect(t, "u", lost.String(), "")
 				expectConnected(t, c, "u", lost.String())
-				expectGap(t, c, gapData{Reason: gapUnknown, LastEventID: lost.String(), OldestID: first.String()})
+				expectGap(t, c, gapData{Reason: gapUnknown, LastEventID: lost.String(), OldestID: first.String(), ResumeFrom: newest})
 				require.True(t, c.Quiet(50*time.Millisecond), "live tail only")
 				live := ts.append(t, "u", "", `"live"`)
 				expectEvents(t, c, live)
@@ -83,9 +85,10 @@ func TestOneHoleOneGap(t *testing.T) {
 	ts := newServer(t, eventlog.Options{MaxEvents: 5}, Options{})
 	resume := ts.append(t, "", "", `"b0"`)
 	var want []eventlog.ID
+	var through eventlog.ID // the newest of u's deleted events
 	for i := range 3 * pageSize {
 		if i%50 == 0 {
-			ts.append(t, "u", "", `"deleted"`)
+			through = ts.append(t, "u", "", `"deleted"`)
 		}
 		want = append(want, ts.append(t, "", "", `"b"`))
 	}
@@ -97,7 +100,7 @@ func TestOneHoleOneGap(t *testing.T) {
 
 	c := ts.connect(t, "u", resume.String(), "")
 	expectConnected(t, c, "u", resume.String())
-	expectGap(t, c, gapData{Reason: gapRetention, LastEventID: resume.String(), OldestID: want[0].String()})
+	expectGap(t, c, gapData{Reason: gapRetention, LastEventID: resume.String(), OldestID: want[0].String(), ResumeFrom: through.String()})
 	expectEvents(t, c, want...)
 	live := ts.append(t, "u", "", `"live"`)
 	expectEvents(t, c, live)
@@ -122,8 +125,61 @@ func TestOneGapWhenAllDeleted(t *testing.T) {
 
 	c := ts.connect(t, "u", ids[2].String(), "")
 	expectConnected(t, c, "u", ids[2].String())
-	expectGap(t, c, gapData{Reason: gapRetention, LastEventID: ids[2].String(), OldestID: ""})
+	expectGap(t, c, gapData{Reason: gapRetention, LastEventID: ids[2].String(), OldestID: "", ResumeFrom: ids[4].String()})
 	live := ts.append(t, "u", "", `"live"`)
 	expectEvents(t, c, live)
 	assert.Equal(t, uint64(1), ts.hub.Stats().Gaps)
+}
+
+// TestResumeFromWhereTheStreamStood: a client that took no event of its
+// own resumes from the resumeFrom the connected or gap event gave it, and
+// gets exactly what was published while it was away, with no gap. Before
+// resumeFrom, a client that opened the live tail (no resume point, or one
+// that was not an id) and dropped before its first event had no id to
+// send: it came back to the live tail and lost what came in between.
+func TestResumeFromWhereTheStreamStood(t *testing.T) {
+	future := ulid.MustNew(ulid.Timestamp(time.Now().Add(24*time.Hour)), ulid.DefaultEntropy()).String()
+	for _, tc := range []struct {
+		name, resume string // "old": the first event, deleted
+		gap          bool
+	}{
+		{"no resume point", "", false},
+		{"not an id", "garbage", true},
+		{"never issued", future, true},
+		{"past retention", "old", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newServer(t, eventlog.Options{MaxEvents: 3}, Options{})
+			old := ts.append(t, "u", "", `"old"`)
+			var kept []eventlog.ID
+			for range 4 { // the first of these and old are deleted: a hole after old
+				kept = append(kept, ts.append(t, "u", "", `"kept"`))
+			}
+			kept = kept[1:]
+			_, err := ts.log.Compact(context.Background())
+			require.NoError(t, err)
+			if tc.resume == "old" {
+				tc.resume = old.String()
+			}
+			c := ts.connect(t, "u", tc.resume, "")
+			from := connectedFrom(t, c)
+			if tc.gap {
+				m, ok := c.Recv(wait)
+				require.True(t, ok, "gap: %v", c.Err())
+				require.Equal(t, "gap", m.Event)
+				from = decode[gapData](t, m.Data).ResumeFrom
+			}
+			c.Close() // dropped before any event of its own
+			away := []eventlog.ID{ts.append(t, "u", "", `"while away"`), ts.append(t, "", "", `"broadcast while away"`)}
+			if tc.resume == old.String() {
+				away = append(kept, away...) // the replay it never took
+			}
+
+			again := ts.connect(t, "u", from, "")
+			expectConnected(t, again, "u", from)
+			expectEvents(t, again, away...)
+			require.True(t, again.Quiet(50*time.Millisecond), "nothing more, and no gap")
+			again.Close()
+		})
+	}
 }

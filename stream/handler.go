@@ -162,16 +162,23 @@ const (
 	gapUnknown   = "unknown-last-event-id"
 )
 
+// ResumeFrom, in both, is the id this stream's next event follows: a
+// client that has taken no event of its own since may resume from it and
+// miss nothing. Without it, a client that connected with no resume point
+// (or an unusable one) and lost the connection before its first event
+// reconnected to the live tail, and lost what was published meanwhile.
 type connectedData struct {
 	UserID      string `json:"userId"`
 	Timestamp   string `json:"timestamp"`
 	LastEventID string `json:"lastEventId"`
+	ResumeFrom  string `json:"resumeFrom"`
 }
 
 type gapData struct {
 	Reason      string `json:"reason"`
 	LastEventID string `json:"lastEventId"`
 	OldestID    string `json:"oldestId"`
+	ResumeFrom  string `json:"resumeFrom"`
 }
 
 // controlFrame formats one of the server's own events: JSON data, no id

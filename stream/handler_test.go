@@ -45,6 +45,22 @@ func expectConnected(tb testing.TB, c *sseClient, user, lastEventID string) {
 	assert.Equal(tb, lastEventID, d.LastEventID)
 	_, err := time.Parse(time.RFC3339Nano, d.Timestamp)
 	assert.NoError(tb, err)
+	from, err := eventlog.ParseID(d.ResumeFrom)
+	require.NoError(tb, err, "resumeFrom is always an id")
+	if id, err := eventlog.ParseID(lastEventID); err == nil {
+		assert.Equal(tb, id, from, "a valid resume point is where the stream resumes from")
+	}
+}
+
+// connectedFrom reads the connected event and returns its resumeFrom.
+func connectedFrom(tb testing.TB, c *sseClient) string {
+	tb.Helper()
+	m, ok := c.Recv(wait)
+	if !ok {
+		tb.Fatalf("stream ended before connected: %v", c.Err())
+	}
+	require.Equal(tb, "connected", m.Event)
+	return decode[connectedData](tb, m.Data).ResumeFrom
 }
 
 func expectGap(tb testing.TB, c *sseClient, want gapData) {
@@ -97,7 +113,7 @@ func TestStreamHeadersAndConnectedFrame(t *testing.T) {
 	assert.Equal(t, "retry: 1500\n", raw[0])
 	assert.Equal(t, "event: connected\n", raw[1])
 	assert.True(t, strings.HasPrefix(raw[2], `data: {"userId":"alice","timestamp":"`), raw[2])
-	assert.True(t, strings.HasSuffix(raw[2], `","lastEventId":"`+prev.String()+"\"}\n"), raw[2])
+	assert.True(t, strings.HasSuffix(raw[2], `","lastEventId":"`+prev.String()+`","resumeFrom":"`+prev.String()+"\"}\n"), raw[2])
 	assert.Equal(t, []string{"\n", "id: " + next.String() + "\n", "event: n\n", "data: {\"b\": 2}\n", "\n"}, raw[3:])
 }
 
@@ -218,7 +234,7 @@ func TestGapAfterRetention(t *testing.T) {
 
 	c := ts.connect(t, "u", ids[2].String(), "")
 	expectConnected(t, c, "u", ids[2].String())
-	expectGap(t, c, gapData{Reason: gapRetention, LastEventID: ids[2].String(), OldestID: ids[7].String()})
+	expectGap(t, c, gapData{Reason: gapRetention, LastEventID: ids[2].String(), OldestID: ids[7].String(), ResumeFrom: ids[6].String()})
 	expectEvents(t, c, ids[7:]...)
 	live := ts.append(t, "u", "", `"live"`)
 	expectEvents(t, c, live)
@@ -242,10 +258,11 @@ func TestGapForInvalidResumePoint(t *testing.T) {
 		{"25 chars", first.String()[:25], ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			newest := ts.log.Last().String()
 			c := ts.connect(t, "u", tc.header, tc.query)
 			raw := tc.header + tc.query
 			expectConnected(t, c, "u", raw)
-			expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: raw, OldestID: first.String()})
+			expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: raw, OldestID: first.String(), ResumeFrom: newest})
 			require.True(t, c.Quiet(50*time.Millisecond), "live tail only: nothing replayed")
 			live := ts.append(t, "u", "", `"live"`)
 			expectEvents(t, c, live)
@@ -255,7 +272,7 @@ func TestGapForInvalidResumePoint(t *testing.T) {
 		ts := newServer(t, eventlog.Options{}, Options{})
 		c := ts.connect(t, "nobody", "garbage", "")
 		expectConnected(t, c, "nobody", "garbage")
-		expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: "garbage", OldestID: ""})
+		expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: "garbage", OldestID: "", ResumeFrom: eventlog.ZeroID.String()})
 	})
 }
 
@@ -265,7 +282,7 @@ func TestGapForUnknownFutureID(t *testing.T) {
 	future := ulid.MustNew(ulid.Timestamp(time.Now().Add(24*time.Hour)), ulid.DefaultEntropy())
 	c := ts.connect(t, "u", "", future.String())
 	expectConnected(t, c, "u", future.String())
-	expectGap(t, c, gapData{Reason: gapUnknown, LastEventID: future.String(), OldestID: first.String()})
+	expectGap(t, c, gapData{Reason: gapUnknown, LastEventID: future.String(), OldestID: first.String(), ResumeFrom: first.String()})
 	require.True(t, c.Quiet(50*time.Millisecond))
 	live := ts.append(t, "u", "", `2`)
 	expectEvents(t, c, live)
@@ -371,7 +388,7 @@ func TestHeadersFlushedBeforeTheLogIsRead(t *testing.T) {
 	require.True(t, c.Quiet(50*time.Millisecond), "no frame while the read is held")
 	close(release)
 	expectConnected(t, c, "u", "garbage")
-	expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: "garbage"})
+	expectGap(t, c, gapData{Reason: gapInvalid, LastEventID: "garbage", ResumeFrom: eventlog.ZeroID.String()})
 }
 
 func TestStoredEventWithUnsendableNameIsSkipped(t *testing.T) {

@@ -77,12 +77,7 @@ func (s *session) run(ctx context.Context, raw string) {
 // not an id) and places the cursor; false means the stream is over.
 func (s *session) start(raw string) bool {
 	s.raw, s.firstRead = raw, true
-	first := controlFrame("connected", connectedData{
-		UserID:      s.user,
-		Timestamp:   time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		LastEventID: sse.Clip(raw, maxEcho),
-	}, s.h.opts.Retry)
-
+	var gap []byte
 	switch id, err := eventlog.ParseID(raw); {
 	case raw == "":
 		s.cursor = s.h.src.Last()
@@ -95,12 +90,19 @@ func (s *session) start(raw string) bool {
 			s.readFailed(err)
 			return false
 		}
-		first = append(first, controlFrame("gap", gapData{gapInvalid, sse.Clip(raw, maxEcho), idText(oldest)}, 0)...)
-		s.h.hub.gaps.Add(1)
 		s.cursor = s.h.src.Last()
+		gap = controlFrame("gap", gapData{gapInvalid, sse.Clip(raw, maxEcho), idText(oldest), s.cursor.String()}, 0)
+		s.h.hub.gaps.Add(1)
 	default:
 		s.cursor, s.resumed, s.catchingUp = id, true, true
 	}
+	first := controlFrame("connected", connectedData{
+		UserID:      s.user,
+		Timestamp:   time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		LastEventID: sse.Clip(raw, maxEcho),
+		ResumeFrom:  s.cursor.String(),
+	}, s.h.opts.Retry)
+	first = append(first, gap...)
 	if err := s.send(first, nil); err != nil {
 		s.writeFailed(err)
 		return false
@@ -132,8 +134,8 @@ func (s *session) step() (uc, bc <-chan struct{}, full, ok bool) {
 			s.readFailed(err)
 			return nil, nil, false, false
 		}
-		gap = controlFrame("gap", gapData{gapUnknown, sse.Clip(s.raw, maxEcho), idText(oldest)}, 0)
 		s.cursor, page.Events = page.Last, nil
+		gap = controlFrame("gap", gapData{gapUnknown, sse.Clip(s.raw, maxEcho), idText(oldest), s.cursor.String()}, 0)
 	case page.Gap != nil && page.Gap.Through.Compare(s.gapThrough) > 0:
 		// One hole, one gap: later pages below the same mark (more
 		// broadcasts, or nothing yet) are the hole already told.
@@ -142,7 +144,7 @@ func (s *session) step() (uc, bc <-chan struct{}, full, ok bool) {
 		if firstRead {
 			last = sse.Clip(s.raw, maxEcho)
 		}
-		gap = controlFrame("gap", gapData{gapRetention, last, idText(page.Gap.Oldest)}, 0)
+		gap = controlFrame("gap", gapData{gapRetention, last, idText(page.Gap.Oldest), page.Gap.Through.String()}, 0)
 	}
 	if gap != nil {
 		s.h.hub.gaps.Add(1)

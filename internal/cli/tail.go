@@ -53,10 +53,20 @@ func tail(ctx context.Context, args []string, getenv func(string) string, stdout
 		switch m.Event {
 		case client.EventConnected:
 			logger.Info("connected", "user", user, "url", base, "data", m.Data)
-			return nil
+			if last != "" {
+				return nil
+			}
 		case client.EventGap:
 			logger.Warn("gap: events after the resume point are gone; refetch state", "data", m.Data)
-			return nil
+		}
+		if from := client.ResumeFrom(m); from != "" {
+			// Where the stream stood, as Tail keeps it: a restart before
+			// the first event resumes from here, not from the live tail.
+			last = from
+			return saveState(state, from)
+		}
+		if m.ID != "" {
+			last = m.ID
 		}
 		if err := enc.Encode(tailLine{ID: m.ID, Event: m.Event, Data: json.RawMessage(m.Data)}); err != nil {
 			return fmt.Errorf("tail: write: %w", err)
