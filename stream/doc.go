@@ -2,8 +2,10 @@
 // with exact resume.
 //
 // A stream opens with retry: and a "connected" event (JSON data
-// {"userId","timestamp","lastEventId"}, no id: line, so the browser's resume
-// point does not move). The resume point is the Last-Event-ID header, else
+// {"userId","timestamp","lastEventId","resumeFrom"}, no id: line, so the
+// browser's resume point does not move). resumeFrom, here and in a gap, is
+// where the stream stands: the id its next event follows, which a client
+// that has taken no event since resumes from without missing one. The resume point is the Last-Event-ID header, else
 // the lastEventId query parameter; the zero id 00000000000000000000000000
 // means "from the oldest retained", and none means the live tail only.
 // From it the stream sends every event addressed to the user or broadcast,
@@ -14,7 +16,7 @@
 //
 // What cannot be replayed is said in-band, never with an error status (a
 // browser does not retry after one): a "gap" event with JSON data
-// {"reason","lastEventId","oldestId"} and no id: line. Reasons:
+// {"reason","lastEventId","oldestId","resumeFrom"} and no id: line. Reasons:
 // "retention" (events after the resume point were deleted; the replay
 // follows from oldestId), "invalid-last-event-id" (the resume point is not
 // an id, say a UUID; the live tail follows) and "unknown-last-event-id"

@@ -214,6 +214,9 @@ export function subscribe(options) {
   let lastId = opts.lastEventId || readStored(opts.storageKey);
   let status = "";
   let es = null;
+  // What the browser itself resumes es from when it reconnects on its own:
+  // the last id line it read, else the ?lastEventId= it was opened with.
+  let esFrom = "";
   let timer = 0;
   let attempt = 0;
   let stopped = false;
@@ -239,6 +242,7 @@ export function subscribe(options) {
 
   const deliver = (name, e) => {
     const id = e.lastEventId;
+    if (id) esFrom = id;
     if (id && !isNewer(id, lastId)) return; // a repeat: seen already
     if (id) {
       lastId = id;
@@ -253,15 +257,22 @@ export function subscribe(options) {
   // reports for them is the previous event's: they bypass deduplication.
   const onConnected = (e) => {
     const info = parseData(e.data);
+    // With no id of our own, where the stream stands is one: a reconnect
+    // from it misses nothing published while we were away.
+    if (!lastId && info && typeof info.resumeFrom === "string" && info.resumeFrom) {
+      lastId = info.resumeFrom;
+      writeStored(opts.storageKey, lastId);
+    }
     call(handlers.connected, info, "", "connected");
     call(opts.onConnected, info);
   };
   const onGap = (e) => {
     // Whatever we held is not a position in this server's log (invalid,
-    // unknown or expired), so accept what follows: the replay starts over.
-    lastId = "";
-    writeStored(opts.storageKey, "");
+    // unknown or expired): resume from where the server says the stream
+    // stands (an older server says nothing: accept what follows).
     const gap = parseData(e.data);
+    lastId = (gap && typeof gap.resumeFrom === "string" && gap.resumeFrom) || "";
+    writeStored(opts.storageKey, lastId);
     call(handlers.gap, gap, "", "gap");
     call(opts.onGap, gap);
   };
@@ -271,6 +282,7 @@ export function subscribe(options) {
     if (stopped) return;
     const src = new EventSource(buildUrl(opts.url, { token, lastEventId: lastId }));
     es = src;
+    esFrom = lastId;
     src.onopen = () => {
       attempt = 0;
       setStatus(CONNECTED);
@@ -289,8 +301,20 @@ export function subscribe(options) {
   const onError = (src) => {
     if (stopped || src !== es) return;
     setStatus(RECONNECTING);
-    // CONNECTING: the browser retries by itself, sending Last-Event-ID.
-    if (src.readyState !== EventSource.CLOSED) return;
+    // CONNECTING: the browser retries by itself, sending Last-Event-ID,
+    // unless it would resume from elsewhere than we would (we took a
+    // connected or gap event's resumeFrom, which it never saw as an id):
+    // then we reconnect ourselves, after the usual wait.
+    if (src.readyState !== EventSource.CLOSED) {
+      if (esFrom === lastId) return;
+      src.close();
+      es = null;
+      const wait = backoffDelay(attempt, backoff.baseMs, backoff.maxMs, random);
+      call(opts.onRetry, { attempt, delay: wait, status: 0 });
+      attempt++;
+      timer = setTimeout(connect, wait);
+      return;
+    }
     src.close();
     es = null;
     retry();

@@ -295,6 +295,33 @@ test("close() then subscribe({lastEventId: sub.lastEventId}) resumes exactly", a
   eq(b.got.messages.map((m) => m.id), [id(3)], "ids");
 });
 
+// A stream opened with no id of its own (or with one the server could not
+// use) that drops before its first event: the browser's own reconnect would
+// carry no id, or the bad one, and land on the live tail, losing what was
+// published meanwhile. sselog.js takes the connected or gap event's
+// resumeFrom and reconnects from it itself.
+for (const [name, start, serverEvents] of [
+  ["connected", "", [{ event: "connected", data: JSON.stringify({ userId: "u", lastEventId: "", resumeFrom: id(5) }) }]],
+  ["gap", "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", [
+    { event: "connected", data: JSON.stringify({ userId: "u", lastEventId: "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", resumeFrom: id(4) }) },
+    { event: "gap", data: JSON.stringify({ reason: "invalid-last-event-id", lastEventId: "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", oldestId: "", resumeFrom: id(5) }) },
+  ]],
+]) {
+  test(`a reconnect before the first event resumes from the ${name} event's resumeFrom`, async () => {
+    const key = newKey();
+    const plan = [{ retry: 20, events: serverEvents, close: true }, { events: [ev(6)] }];
+    const { got, opts } = recorder({ backoff: { baseMs: 10, maxMs: 50 }, storageKey: `test:${key}` });
+    const sub = track(sse.subscribe({ url: sseUrl(key, plan), lastEventId: start, ...opts }));
+    await waitFor(() => got.messages.length >= 1, "the event after the reconnect");
+    const seen = await requests(key);
+    eq(seen.length, 2, "two requests");
+    eq(seen[1].query, id(5), "the reconnect resumes from resumeFrom");
+    eq(got.messages.map((m) => m.id), [id(6)], "ids");
+    eq(sub.lastEventId, id(6), "cursor");
+    localStorage.removeItem(`test:${key}`);
+  });
+}
+
 test("a gap is reported and resets the cursor", async () => {
   const key = newKey();
   const bogus = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"; // above every real id

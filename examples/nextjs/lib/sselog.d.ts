@@ -31,6 +31,8 @@ export interface Gap {
   lastEventId: string;
   /** The oldest id still held among the events this subscriber can receive ("" if none). */
   oldestId: string;
+  /** Where the stream stands after the gap: the resume point the client takes until its next event. */
+  resumeFrom?: string;
 }
 
 /** What the server's connected event says. */
@@ -38,6 +40,8 @@ export interface ConnectedInfo {
   userId: string;
   timestamp: string;
   lastEventId: string;
+  /** Where the stream starts: the resume point a client with none of its own takes. */
+  resumeFrom?: string;
 }
 
 /** An error reported through onError. */
