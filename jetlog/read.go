@@ -75,13 +75,20 @@ func (l *Log) readAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 		return p, nil
 	}
 	for try := 0; ; try++ {
-		p, again, err := l.readStream(ctx, user, after, limit, l.tail.upper(holed))
+		p, again, tailHoled, err := l.readStream(ctx, user, after, limit, l.tail.upper(holed))
 		if err != nil {
 			return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
 		}
 		if !again || try == 10 {
 			return p, nil // after 10 tries, the next wake-up reads again
 		}
+		// A hole above the floor (sequences the follower never saw as
+		// events: deleted before it got them, or not events at all)
+		// keeps the tail from answering there: read the stream up to
+		// the tail's last instead. Reading up to the floor again found
+		// the same nothing, and after 10 tries the reader got an empty
+		// page, wake after wake, while its events were held.
+		holed = holed || tailHoled
 	}
 }
 
@@ -216,11 +223,11 @@ func (l *Log) isClosedLocked() bool {
 
 // readStream reads what the memory tail cannot answer: the user's subject
 // and the broadcast subject after `after` up to floor, merged, then the
-// tail. again reports
-// that it found nothing up to the tail's floor and the tail moved on
-// meanwhile: the read must start over (an empty page would tell the
-// reader it is at the end).
-func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, limit int, floor uint64) (p eventlog.Page, again bool, err error) {
+// tail. again reports that it found nothing up to the tail's floor and
+// the tail could not answer from there: the read must start over (an
+// empty page would tell the reader it is at the end); holed, that a hole
+// above the floor was why.
+func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, limit int, floor uint64) (p eventlog.Page, again, holed bool, err error) {
 	from := seqOf(after) + 1
 	subjs := []string{l.subj.user("")}
 	if user != "" {
@@ -243,7 +250,7 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 			return true
 		})
 		if err != nil {
-			return eventlog.Page{}, false, err
+			return eventlog.Page{}, false, false, err
 		}
 		// A cut answer is complete only up to what it holds.
 		if (more || n == limit) && last < upTo {
@@ -252,9 +259,9 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 	}
 	p.Events = merge(lists, upTo, limit)
 	if len(p.Events) < limit && upTo == floor {
-		tp, ok, _ := l.tail.read(user, floor, limit-len(p.Events), l.limits())
+		tp, ok, holed := l.tail.read(user, floor, limit-len(p.Events), l.limits())
 		if !ok && len(p.Events) == 0 {
-			return eventlog.Page{}, true, nil
+			return eventlog.Page{}, true, holed, nil
 		}
 		p.Events = append(p.Events, tp.Events...)
 	}
@@ -263,11 +270,11 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 	if after != eventlog.ZeroID && (l.opts.MaxEvents > 0 || l.opts.MaxAge > 0) {
 		gap, err := l.gap(ctx, user, after)
 		if err != nil {
-			return eventlog.Page{}, false, err
+			return eventlog.Page{}, false, false, err
 		}
 		p.Gap = gap
 	}
-	return p, false, nil
+	return p, false, false, nil
 }
 
 // limits are the retention limits as of now.

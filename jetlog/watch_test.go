@@ -59,3 +59,48 @@ func TestWatchdogRestartsAStuckFollower(t *testing.T) {
 	}
 	require.Equal(t, want, got)
 }
+
+// A node whose follower lags (here it dies and the watchdog restarts it)
+// while a noisy user goes past the count cap never sees the deleted
+// sequences as events: a hole above its floor. A quiet user resuming from
+// an id below the floor must still get its held events. It got an empty
+// page (Last zero), wake after wake, until the tail let the hole go.
+func TestResumeBelowAHoleAboveTheFloor(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	require.True(t, ns.ReadyForConnections(20*time.Second))
+	open := func() *Log {
+		nc, err := nats.Connect(ns.ClientURL())
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		l, err := Open(context.Background(), nc, Options{Stream: "LAGCAP", MaxEvents: 3, FollowerCheck: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = l.Close() })
+		return l
+	}
+	ctx := context.Background()
+	pub := open()
+	app := func(user string, i int) eventlog.ID {
+		id, err := pub.Append(ctx, eventlog.Input{User: user, Data: fmt.Appendf(nil, `%d`, i)})
+		require.NoError(t, err)
+		return id
+	}
+	seen := app("u", 0) // the quiet user's last event its subscriber took
+	app("v", 1)
+
+	l := open() // this node (re)starts: its floor is v's event
+	l.mu.Lock()
+	l.cc.Stop() // its follower dies (say, a NATS outage)
+	l.mu.Unlock()
+	for i := range 6 {
+		app("w", 10+i) // the cap deletes 3 of these before the follower gets them
+	}
+	want := []eventlog.ID{app("u", 20), app("u", 21)}
+	require.Eventually(t, func() bool { return l.Last() == want[1] }, 20*time.Second, 10*time.Millisecond, "the watchdog restarts the follower")
+
+	p, err := l.ReadAfter("u", seen, 100)
+	require.NoError(t, err)
+	require.Equal(t, want, idsOf(p.Events), "page.Last=%s gap=%v", p.Last, p.Gap)
+}
