@@ -28,7 +28,20 @@ import (
 // the sequence just below the oldest held event that bounds it (with the
 // id of the message there if one is held, so it is a resume point like
 // any other, and resuming from it is no gap).
+//
+// The limits are the stream's as it is now, not this node's options: the
+// last node to start sets them, and a node that kept its own (say, no cap
+// while a newer node set one) told no reader of what the cap deleted.
 func (l *Log) gap(ctx context.Context, user string, after eventlog.ID) (*eventlog.Gap, error) {
+	info, err := l.st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.retain.set(info.Config)
+	maxPer, maxAge := info.Config.MaxMsgsPerSubject, info.Config.MaxAge
+	if maxPer <= 0 && maxAge <= 0 {
+		return nil, nil
+	}
 	seq := seqOf(after)
 	subjs := []string{l.subj.user("")}
 	if user != "" {
@@ -43,21 +56,17 @@ func (l *Log) gap(ctx context.Context, user string, after eventlog.ID) (*eventlo
 		if !ok {
 			continue
 		}
-		if f := seqOf(first.ID); l.opts.MaxEvents > 0 && f > seq+1 {
-			info, err := l.st.Info(ctx, jetstream.WithSubjectFilter(s))
+		if f := seqOf(first.ID); maxPer > 0 && f > seq+1 {
+			sinfo, err := l.st.Info(ctx, jetstream.WithSubjectFilter(s))
 			if err != nil {
 				return nil, err
 			}
-			if info.State.Subjects[s] >= uint64(l.opts.MaxEvents) {
+			if sinfo.State.Subjects[s] >= uint64(maxPer) {
 				through = max(through, f-1)
 			}
 		}
 	}
-	if l.opts.MaxAge > 0 && idTime(after).Before(l.opts.Now().Add(-l.opts.MaxAge)) {
-		info, err := l.st.Info(ctx)
-		if err != nil {
-			return nil, err
-		}
+	if maxAge > 0 && idTime(after).Before(l.opts.Now().Add(-maxAge)) {
 		if info.State.FirstSeq > seq+1 {
 			through = max(through, info.State.FirstSeq-1)
 		}

@@ -76,6 +76,8 @@ type Log struct {
 	inflight inflight
 	// counts are the stream's figures as of the last check (Counts).
 	counts counts
+	// retain are the stream's retention limits as of the last check.
+	retain retain
 	// verified are resume points found issued by this stream (Unknown).
 	verified verified
 	// health is the last Healthy answer and when it was found.
@@ -194,6 +196,7 @@ func (l *Log) ensureStream(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("jetlog: create or update stream %s: %w", cfg.Name, err)
 	}
 	l.st = st
+	l.retain.set(st.CachedInfo().Config)
 	return action, nil
 }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sselog/sselog/eventlog"
 )
@@ -267,7 +269,7 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 	}
 	p.Events, p.Truncated = bound(p.Events, l.opts.PageBytes)
 	p.Last = l.tail.lastID()
-	if after != eventlog.ZeroID && (l.opts.MaxEvents > 0 || l.opts.MaxAge > 0) {
+	if after != eventlog.ZeroID {
 		gap, err := l.gap(ctx, user, after)
 		if err != nil {
 			return eventlog.Page{}, false, false, err
@@ -277,13 +279,26 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 	return p, false, false, nil
 }
 
-// limits are the retention limits as of now.
+// limits are the stream's retention limits as of now (as of its last
+// check: retain).
 func (l *Log) limits() limits {
-	lim := limits{maxEvents: l.opts.MaxEvents, pageBytes: l.opts.PageBytes}
-	if l.opts.MaxAge > 0 {
-		lim.cutoff = l.opts.Now().Add(-l.opts.MaxAge)
+	lim := limits{maxEvents: int(l.retain.maxEvents.Load()), pageBytes: l.opts.PageBytes}
+	if age := time.Duration(l.retain.maxAge.Load()); age > 0 {
+		lim.cutoff = l.opts.Now().Add(-age)
 	}
 	return lim
+}
+
+// retain holds the stream's retention limits as of its last check: the
+// last node to start sets them, so they may differ from this node's.
+type retain struct {
+	maxEvents atomic.Int64 // 0 = no cap
+	maxAge    atomic.Int64 // a time.Duration; 0 = none
+}
+
+func (r *retain) set(c jetstream.StreamConfig) {
+	r.maxEvents.Store(max(c.MaxMsgsPerSubject, 0))
+	r.maxAge.Store(int64(max(c.MaxAge, 0)))
 }
 
 func stampOf(m *nats.Msg) time.Time {

@@ -64,6 +64,7 @@ func (l *Log) refreshCounts(ctx context.Context) (*jetstream.StreamInfo, error) 
 	l.counts.broadcasts.Store(bc)
 	l.counts.bytes.Store(info.State.Bytes)
 	l.counts.users.Store(users)
+	l.retain.set(info.Config)
 	return info, nil
 }
 
