@@ -239,6 +239,7 @@ func (l *Log) onMsg(m jetstream.Msg) {
 	}
 	e, ok := l.decode(m.Subject(), md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp)
 	if !ok {
+		l.tail.pass(md.Sequence.Stream)
 		return
 	}
 	if l.tail.add(e) {
@@ -270,7 +271,7 @@ func (l *Log) watch() {
 			l.sawSeq(info.State.LastSeq)
 		}
 		cancel()
-		seen := seqOf(l.tail.lastID())
+		seen := l.tail.seenSeq()
 		switch {
 		case l.acked.Load() <= seen || seen != prev:
 			stuckSince = time.Time{}

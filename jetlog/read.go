@@ -66,7 +66,7 @@ func (l *Log) readAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 	seq := seqOf(after)
 	ctx, cancel := l.ctx(context.Background())
 	defer cancel()
-	if a := l.acked.Load(); a > seqOf(l.tail.lastID()) {
+	if a := l.acked.Load(); a > l.tail.seenSeq() {
 		l.waitSeen(ctx, a) // read our own writes
 	}
 	p, ok, holed := l.tail.read(user, seq, limit, l.limits())
@@ -205,7 +205,7 @@ func (l *Log) waitSeen(ctx context.Context, seq uint64) bool {
 	defer stop()
 	l.tail.mu.Lock()
 	defer l.tail.mu.Unlock()
-	for seqOf(l.tail.last) < seq {
+	for l.tail.seen < seq {
 		if ctx.Err() != nil || l.isClosedLocked() {
 			return false
 		}

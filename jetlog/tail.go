@@ -17,7 +17,13 @@ type tail struct {
 	events []eventlog.Event
 	floor  eventlog.ID // newest event not (or no longer) held
 	last   eventlog.ID // newest event seen
-	size   int
+	// seen is the newest stream sequence the follower was given, event or
+	// not: a message that is not an event (another app's, on the
+	// stream's subjects) moves it, not last, so a read that waits for the
+	// follower to reach the stream's last sequence is not kept waiting by
+	// one it will never see as an event.
+	seen uint64
+	size int
 	// holes are sequences above floor the follower never saw: retention
 	// deleted them before they were delivered (a subject that took more
 	// than its cap while the follower lagged). A read across one cannot
@@ -29,7 +35,7 @@ type tail struct {
 type hole struct{ from, to uint64 }
 
 func newTail(size int, last eventlog.ID) *tail {
-	t := &tail{size: size, floor: last, last: last}
+	t := &tail{size: size, floor: last, last: last, seen: seqOf(last)}
 	t.cond = sync.NewCond(&t.mu)
 	return t
 }
@@ -38,12 +44,9 @@ func newTail(size int, last eventlog.ID) *tail {
 func (t *tail) add(e eventlog.Event) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	seq, last := seqOf(e.ID), seqOf(t.last)
-	if seq <= last {
+	seq := seqOf(e.ID)
+	if !t.passLocked(seq) {
 		return false
-	}
-	if seq > last+1 { // the follower starts right after the last sequence at open
-		t.holes = append(t.holes, hole{last + 1, seq - 1})
 	}
 	t.events = append(t.events, e)
 	t.last = e.ID
@@ -56,6 +59,37 @@ func (t *tail) add(e eventlog.Event) bool {
 	}
 	t.cond.Broadcast()
 	return true
+}
+
+// pass records a sequence that is not an event; false if already seen.
+func (t *tail) pass(seq uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.passLocked(seq) {
+		return false
+	}
+	t.cond.Broadcast()
+	return true
+}
+
+// passLocked moves seen to seq, recording the sequences skipped on the
+// way as a hole; false if seq was seen already.
+func (t *tail) passLocked(seq uint64) bool {
+	if seq <= t.seen {
+		return false
+	}
+	if seq > t.seen+1 { // the follower starts right after the last sequence at open
+		t.holes = append(t.holes, hole{t.seen + 1, seq - 1})
+	}
+	t.seen = seq
+	return true
+}
+
+// seenSeq is the newest stream sequence the follower was given.
+func (t *tail) seenSeq() uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.seen
 }
 
 func (t *tail) lastID() eventlog.ID {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
@@ -103,4 +104,40 @@ func TestResumeBelowAHoleAboveTheFloor(t *testing.T) {
 	p, err := l.ReadAfter("u", seen, 100)
 	require.NoError(t, err)
 	require.Equal(t, want, idsOf(p.Events), "page.Last=%s gap=%v", p.Last, p.Gap)
+}
+
+// A message that is not an event, last on the stream, is passed by the
+// follower: a read that waits for the follower to reach the stream's last
+// sequence (to read its own writes) does not wait for an event that will
+// never come. Every read waited its 3 s bound, and the watchdog, taking
+// the follower for stuck, started it over every few checks.
+func TestFollowerPassesAForeignMessage(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	require.True(t, ns.ReadyForConnections(20*time.Second))
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	l, err := Open(context.Background(), nc, Options{Stream: "FOREIGN", FollowerCheck: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	ctx := context.Background()
+	id, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`1`)})
+	require.NoError(t, err)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ack, err := js.Publish(ctx, "FOREIGN.x", []byte(`not an event`))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		defer cancel()
+		return l.waitSeen(ctx, ack.Sequence) // what a read waits for
+	}, 10*time.Second, 5*time.Millisecond, "the follower passes it")
+	require.Eventually(t, func() bool { return l.acked.Load() == ack.Sequence }, 10*time.Second, 5*time.Millisecond, "the watchdog has seen it")
+	require.Equal(t, id, l.Last(), "it is not an event")
+	p, err := l.ReadAfter("u", id, 10)
+	require.NoError(t, err)
+	require.Empty(t, p.Events)
 }
