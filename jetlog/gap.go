@@ -18,7 +18,8 @@ import (
 //
 //   - count cap: a subject at its cap has lost its oldest events, all
 //     older than its oldest held one; if that is more than one sequence
-//     past the resume point, events in between may be gone;
+//     past the resume point and a sequence in between is gone (or the
+//     run is too long to check), events in between may be gone;
 //   - age: if the resume point is older than MaxAge and the stream's first
 //     sequence is more than one past it, events after it are gone.
 //
@@ -62,7 +63,16 @@ func (l *Log) gap(ctx context.Context, user string, after eventlog.ID) (*eventlo
 				return nil, err
 			}
 			if sinfo.State.Subjects[s] >= uint64(maxPer) {
-				through = max(through, f-1)
+				// The cap deleted s's oldest, all below f; none after
+				// the resume point if every sequence between is held
+				// (another subject's events).
+				held, err := l.heldRun(ctx, seq+1, f-1)
+				if err != nil {
+					return nil, err
+				}
+				if !held {
+					through = max(through, f-1)
+				}
 			}
 		}
 	}
@@ -83,6 +93,40 @@ func (l *Log) gap(ctx context.Context, user string, after eventlog.ID) (*eventlo
 	}
 	l.verified.add(id)
 	return &eventlog.Gap{Through: id}, nil
+}
+
+// maxHeldRun bounds the run heldRun checks: a longer one is reported as
+// a gap unchecked.
+const maxHeldRun = 256
+
+// heldRun reports whether the stream still holds every sequence in
+// [from, to], whatever its subject: then retention deleted none of them.
+// A run longer than maxHeldRun is not checked (false).
+func (l *Log) heldRun(ctx context.Context, from, to uint64) (bool, error) {
+	if to < from {
+		return true, nil
+	}
+	if to-from+1 > maxHeldRun {
+		return false, nil
+	}
+	next, missing := from, false
+	for next <= to && !missing {
+		more, err := l.direct(ctx, directReq{Seq: next, NextFor: l.subj.all(), Batch: int(to - next + 1)}, func(_ *nats.Msg, seq uint64) bool {
+			if seq != next {
+				missing = true
+				return false
+			}
+			next++
+			return next <= to
+		})
+		if err != nil {
+			return false, err
+		}
+		if !more && next <= to {
+			return false, nil
+		}
+	}
+	return !missing, nil
 }
 
 // firstOf returns the oldest event held on subject s.

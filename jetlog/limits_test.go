@@ -37,3 +37,76 @@ func TestGapByTheStreamsLimits(t *testing.T) {
 	require.NotNil(t, p.Gap, "events after the resume point were deleted: a gap")
 	require.Equal(t, ids[3][:8], p.Gap.Through[:8], "the hole ends at the last deleted sequence")
 }
+
+// TestNoGapWhenOthersFillTheRun: a reader whose own last event the cap
+// deleted, with every later event of its user held and only another
+// user's events between, lost nothing: no gap, from memory or from the
+// stream (TailSize 1). The stream path reported one.
+func TestNoGapWhenOthersFillTheRun(t *testing.T) {
+	srv := jetlogtest.RunServer(t)
+	for _, mode := range []struct {
+		name string
+		tail int
+	}{{"tail", 0}, {"stream", 1}} {
+		t.Run(mode.name, func(t *testing.T) {
+			l := jetlogtest.Open(t, srv.ClientURL(), jetlog.Options{Stream: "RUN" + mode.name, MaxEvents: 3, TailSize: mode.tail})
+			ctx := context.Background()
+			app := func(user string) eventlog.ID {
+				id, err := l.Append(ctx, eventlog.Input{User: user, Data: []byte(`1`)})
+				require.NoError(t, err)
+				return id
+			}
+			var seen eventlog.ID
+			for range 3 {
+				seen = app("u")
+			}
+			app("v")
+			app("v")
+			var want []eventlog.ID
+			for range 3 {
+				want = append(want, app("u"))
+			}
+			p, err := l.ReadAfter("u", seen, 100)
+			require.NoError(t, err)
+			var got []eventlog.ID
+			for _, e := range p.Events {
+				got = append(got, e.ID)
+			}
+			require.Equal(t, want, got, "every event after the resume point is held")
+			require.Nil(t, p.Gap, "nothing after the resume point was deleted")
+		})
+	}
+}
+
+// TestGapWhenTheCapTookTheRun: the same cap deleting an event of the user
+// after the resume point is a gap, from memory or from the stream.
+func TestGapWhenTheCapTookTheRun(t *testing.T) {
+	srv := jetlogtest.RunServer(t)
+	for _, mode := range []struct {
+		name string
+		tail int
+	}{{"tail", 0}, {"stream", 1}} {
+		t.Run(mode.name, func(t *testing.T) {
+			l := jetlogtest.Open(t, srv.ClientURL(), jetlog.Options{Stream: "TOOK" + mode.name, MaxEvents: 3, TailSize: mode.tail})
+			ctx := context.Background()
+			var ids []eventlog.ID
+			for i := range 6 { // the cap deletes 0-2; the reader took 0 only
+				id, err := l.Append(ctx, eventlog.Input{User: "u", Data: fmt.Appendf(nil, `%d`, i)})
+				require.NoError(t, err)
+				ids = append(ids, id)
+				if i == 0 {
+					_, err := l.Append(ctx, eventlog.Input{User: "v", Data: []byte(`1`)})
+					require.NoError(t, err)
+				}
+			}
+			p, err := l.ReadAfter("u", ids[0], 100)
+			require.NoError(t, err)
+			var got []eventlog.ID
+			for _, e := range p.Events {
+				got = append(got, e.ID)
+			}
+			require.Equal(t, ids[3:], got)
+			require.NotNil(t, p.Gap, "1 and 2 were deleted after the resume point")
+		})
+	}
+}
