@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 	"github.com/sselog/sselog/jetlog"
 	"github.com/sselog/sselog/jetlog/jetlogtest"
 )
@@ -39,9 +40,6 @@ func TestResumeBelowAForeignMessage(t *testing.T) {
 	require.Eventually(t, func() bool { return l.Last() == want[2] }, 10*time.Second, 10*time.Millisecond)
 	p, err := l.ReadAfter("u", seen, 100)
 	require.NoError(t, err)
-	var got []eventlog.ID
-	for _, e := range p.Events {
-		got = append(got, e.ID)
-	}
+	got := eventlogtest.IDs(p.Events)
 	require.Equal(t, want, got, "page.Last=%s", p.Last)
 }

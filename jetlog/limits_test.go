@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/eventlog"
+	"github.com/sselog/sselog/eventlog/eventlogtest"
 	"github.com/sselog/sselog/jetlog"
 	"github.com/sselog/sselog/jetlog/jetlogtest"
 )
@@ -29,10 +30,7 @@ func TestGapByTheStreamsLimits(t *testing.T) {
 	}
 	p, err := a.ReadAfter("u", ids[0], 100)
 	require.NoError(t, err)
-	var got []eventlog.ID
-	for _, e := range p.Events {
-		got = append(got, e.ID)
-	}
+	got := eventlogtest.IDs(p.Events)
 	require.Equal(t, ids[4:], got, "the stream's cap of 2 deleted 1-3")
 	require.NotNil(t, p.Gap, "events after the resume point were deleted: a gap")
 	require.Equal(t, ids[3][:8], p.Gap.Through[:8], "the hole ends at the last deleted sequence")
@@ -68,10 +66,7 @@ func TestNoGapWhenOthersFillTheRun(t *testing.T) {
 			}
 			p, err := l.ReadAfter("u", seen, 100)
 			require.NoError(t, err)
-			var got []eventlog.ID
-			for _, e := range p.Events {
-				got = append(got, e.ID)
-			}
+			got := eventlogtest.IDs(p.Events)
 			require.Equal(t, want, got, "every event after the resume point is held")
 			require.Nil(t, p.Gap, "nothing after the resume point was deleted")
 		})
@@ -101,10 +96,7 @@ func TestGapWhenTheCapTookTheRun(t *testing.T) {
 			}
 			p, err := l.ReadAfter("u", ids[0], 100)
 			require.NoError(t, err)
-			var got []eventlog.ID
-			for _, e := range p.Events {
-				got = append(got, e.ID)
-			}
+			got := eventlogtest.IDs(p.Events)
 			require.Equal(t, ids[3:], got)
 			require.NotNil(t, p.Gap, "1 and 2 were deleted after the resume point")
 		})

@@ -20,17 +20,7 @@ import (
 // over by the watchdog: readers waiting on Changed are woken and read
 // every event, none skipped.
 func TestWatchdogRestartsAStuckFollower(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	go ns.Start()
-	t.Cleanup(ns.Shutdown)
-	require.True(t, ns.ReadyForConnections(20*time.Second))
-	nc, err := nats.Connect(ns.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	l, err := Open(context.Background(), nc, Options{Stream: "W", FollowerCheck: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
+	l, _ := openOn(t, runNATS(t), Options{Stream: "W", FollowerCheck: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 
 	first, err := l.Append(context.Background(), eventlog.Input{User: "u", Data: []byte(`0`)})
 	require.NoError(t, err)
@@ -67,18 +57,9 @@ func TestWatchdogRestartsAStuckFollower(t *testing.T) {
 // an id below the floor must still get its held events. It got an empty
 // page (Last zero), wake after wake, until the tail let the hole go.
 func TestResumeBelowAHoleAboveTheFloor(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	go ns.Start()
-	t.Cleanup(ns.Shutdown)
-	require.True(t, ns.ReadyForConnections(20*time.Second))
+	ns := runNATS(t)
 	open := func() *Log {
-		nc, err := nats.Connect(ns.ClientURL())
-		require.NoError(t, err)
-		t.Cleanup(nc.Close)
-		l, err := Open(context.Background(), nc, Options{Stream: "LAGCAP", MaxEvents: 3, FollowerCheck: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = l.Close() })
+		l, _ := openOn(t, ns, Options{Stream: "LAGCAP", MaxEvents: 3, FollowerCheck: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 		return l
 	}
 	ctx := context.Background()
@@ -112,17 +93,7 @@ func TestResumeBelowAHoleAboveTheFloor(t *testing.T) {
 // never come. Every read waited its 3 s bound, and the watchdog, taking
 // the follower for stuck, started it over every few checks.
 func TestFollowerPassesAForeignMessage(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	go ns.Start()
-	t.Cleanup(ns.Shutdown)
-	require.True(t, ns.ReadyForConnections(20*time.Second))
-	nc, err := nats.Connect(ns.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	l, err := Open(context.Background(), nc, Options{Stream: "FOREIGN", FollowerCheck: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
+	l, nc := openOn(t, runNATS(t), Options{Stream: "FOREIGN", FollowerCheck: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
 	id, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`1`)})
 	require.NoError(t, err)
@@ -140,4 +111,28 @@ func TestFollowerPassesAForeignMessage(t *testing.T) {
 	p, err := l.ReadAfter("u", id, 10)
 	require.NoError(t, err)
 	require.Empty(t, p.Events)
+}
+
+// runNATS starts a JetStream server for one test.
+func runNATS(t *testing.T) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	require.True(t, ns.ReadyForConnections(20*time.Second))
+	return ns
+}
+
+// openOn opens a log on a connection of its own to ns; both are closed
+// at the test's end.
+func openOn(t *testing.T, ns *server.Server, opts Options) (*Log, *nats.Conn) {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	l, err := Open(context.Background(), nc, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	return l, nc
 }
