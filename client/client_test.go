@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,23 +160,7 @@ func TestTailResumesAcrossRestart(t *testing.T) {
 	c := newClient(t, s.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-
-	var mu sync.Mutex
-	var got []string
-	connected := make(chan struct{}, 10)
-	done := make(chan error, 1)
-	go func() {
-		done <- c.Tail(ctx, "alice", token(t, "alice"), eventlog.ZeroID.String(), func(m sse.Message) error {
-			if m.Event == client.EventConnected {
-				connected <- struct{}{}
-				return nil
-			}
-			mu.Lock()
-			got = append(got, m.ID)
-			mu.Unlock()
-			return nil
-		})
-	}()
+	tl := startTail(ctx, t, c, eventlog.ZeroID.String())
 	var want []string
 	publish := func(n int) {
 		for range n {
@@ -184,20 +169,21 @@ func TestTailResumesAcrossRestart(t *testing.T) {
 			want = append(want, id)
 		}
 	}
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
 	publish(3)
-	recv(t, connected)
-	require.Eventually(t, func() bool { return count() == 3 }, wait, time.Millisecond)
+	recv(t, tl.connected)
+	require.Eventually(t, func() bool { return len(tl.events()) == 3 }, wait, time.Millisecond)
 
 	s.restart(t) // ends the stream
 	publish(2)   // while Tail is away
-	recv(t, connected)
+	recv(t, tl.connected)
 	publish(1)
-	require.Eventually(t, func() bool { return count() == 6 }, wait, time.Millisecond)
+	require.Eventually(t, func() bool { return len(tl.events()) == 6 }, wait, time.Millisecond)
 	cancel()
-	require.ErrorIs(t, <-done, context.Canceled)
-	mu.Lock()
-	defer mu.Unlock()
+	require.ErrorIs(t, <-tl.done, context.Canceled)
+	var got []string
+	for _, m := range tl.events() {
+		got = append(got, m.ID)
+	}
 	assert.Equal(t, want, got, "every event once, in order, across the reconnect")
 }
 
@@ -222,38 +208,23 @@ func TestTailResumesWithNoIDOfItsOwn(t *testing.T) {
 			c := newClient(t, front.URL)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var mu sync.Mutex
-			var got []string
-			connected := make(chan struct{}, 10)
-			done := make(chan error, 1)
-			go func() {
-				done <- c.Tail(ctx, "alice", token(t, "alice"), start, func(m sse.Message) error {
-					switch m.Event {
-					case client.EventConnected:
-						connected <- struct{}{}
-					case client.EventGap:
-					default:
-						mu.Lock()
-						got = append(got, string(m.Data))
-						mu.Unlock()
-					}
-					return nil
-				})
-			}()
-			recv(t, connected)
+			tl := startTail(ctx, t, c, start)
+			recv(t, tl.connected)
 			s.restart(t) // ends the stream before any event
 			require.Eventually(t, func() bool { return streams.Load() == 2 }, wait, time.Millisecond)
 			_, err := c.Publish(context.Background(), "alice", "", json.RawMessage(`"while away"`), "")
 			require.NoError(t, err)
 			close(gate)
-			recv(t, connected)
+			recv(t, tl.connected)
 			_, err = c.Publish(context.Background(), "alice", "", json.RawMessage(`"after"`), "")
 			require.NoError(t, err)
-			require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 }, wait, time.Millisecond)
+			require.Eventually(t, func() bool { return len(tl.events()) == 2 }, wait, time.Millisecond)
 			cancel()
-			require.ErrorIs(t, <-done, context.Canceled)
-			mu.Lock()
-			defer mu.Unlock()
+			require.ErrorIs(t, <-tl.done, context.Canceled)
+			var got []string
+			for _, m := range tl.events() {
+				got = append(got, m.Data)
+			}
 			assert.Equal(t, []string{`"while away"`, `"after"`}, got)
 		})
 	}
@@ -294,6 +265,39 @@ func TestTailStatuses(t *testing.T) {
 			assert.Equal(t, int32(1), n.Load(), "asked once")
 		})
 	}
+}
+
+// tailRun is a Tail of alice's stream running until its context ends.
+type tailRun struct {
+	mu        sync.Mutex
+	got       []sse.Message // events, the server's own left out
+	connected chan struct{} // one per connected event
+	done      chan error    // what Tail returned
+}
+
+func startTail(ctx context.Context, t *testing.T, c *client.Client, start string) *tailRun {
+	tl := &tailRun{connected: make(chan struct{}, 10), done: make(chan error, 1)}
+	go func() {
+		tl.done <- c.Tail(ctx, "alice", token(t, "alice"), start, func(m sse.Message) error {
+			switch m.Event {
+			case client.EventConnected:
+				tl.connected <- struct{}{}
+			case client.EventGap:
+			default:
+				tl.mu.Lock()
+				tl.got = append(tl.got, m)
+				tl.mu.Unlock()
+			}
+			return nil
+		})
+	}()
+	return tl
+}
+
+func (tl *tailRun) events() []sse.Message {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return slices.Clone(tl.got)
 }
 
 // TestTailStops: fn's error and ErrStop end Tail; a refused token ends it
