@@ -277,7 +277,9 @@ func (c *checker) node(id uint64, b, lo, hi []byte, depth int) ([]byte, error) {
 				if _, err := c.walk(root, nil, nil, depth+1); err != nil {
 					return nil, err
 				}
-			} else if len(v) > 16 {
+			} else {
+				// An inline bucket always holds a page, empty or not:
+				// bbolt would read its header past the value's end.
 				inline := v[16:]
 				if len(inline) < pageHeader {
 					return nil, c.damaged("page %d: inline bucket cut short", id)

@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -66,4 +67,44 @@ func TestDamagedFileNeverCrashes(t *testing.T) {
 	}
 	t.Logf("%d of %d damaged copies refused by Verify", refused, iterations)
 	require.Positive(t, refused)
+}
+
+// TestInlineBucketCutToItsHeader: a bucket value cut to its 16-byte
+// header (a few flipped bits in its size) is refused with an error. The
+// start-up walk let it through, and bbolt's own scan then read past the
+// value in a goroutine of its own and ended the process.
+func TestInlineBucketCutToItsHeader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sselog.db")
+	l, err := eventlog.Open(path, eventlog.Options{})
+	require.NoError(t, err)
+	_, err = l.Append(context.Background(), eventlog.Input{User: "u", Data: []byte(`{"n":1}`)})
+	require.NoError(t, err)
+	_, err = l.Compact(context.Background()) // files the journal: the user gets an inline bucket
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	le := binary.LittleEndian
+	patched := 0
+	for o := 0; o+16 <= len(b); o++ {
+		// A leaf element: flags bucket, pos, key size 1, value size; key
+		// "u"; then the bucket header, root 0 (inline).
+		if le.Uint32(b[o:]) != 1 || le.Uint32(b[o+8:]) != 1 {
+			continue
+		}
+		pos, vsize := int(le.Uint32(b[o+4:])), int(le.Uint32(b[o+12:]))
+		k := o + pos
+		if pos < 16 || pos > 4096 || vsize <= 32 || vsize > 4096 || k+1+vsize > len(b) || b[k] != 'u' || le.Uint64(b[k+1:]) != 0 {
+			continue
+		}
+		le.PutUint32(b[o+12:], 16)
+		patched++
+	}
+	require.Positive(t, patched, "the user's inline bucket")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+
+	_, err = eventlog.Open(path, eventlog.Options{})
+	require.ErrorContains(t, err, "inline bucket cut short")
+	require.Error(t, eventlog.Verify(path))
 }
