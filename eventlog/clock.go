@@ -16,7 +16,9 @@ import "time"
 // event and key at once) and the clock starts at the newest event instead.
 // Both are logged. A server that really was down longer than MaxClockJump
 // keeps its events and keys that much longer than their limits: the safe
-// side.
+// side. An idempotency key is also held live by the wall clock (its
+// event id's time): a key stored while the ageing clock ran behind real
+// time must not look older after a restart (idemLive).
 
 // startClock sets the ageing clock at Open; newest is the newest id on
 // disk.

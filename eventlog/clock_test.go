@@ -114,3 +114,39 @@ func TestWallClockFarOffAtStart(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyStoredOnABehindClockOutlivesARestart: the ageing clock starts
+// from the wall clock at Open. Booted 48 h behind and corrected within
+// the run, it kept running 48 h behind, and keys stored then looked 48 h
+// old at the next start, with a right clock: key expiry dropped them and
+// a retry six minutes after the first publish stored a second event. A
+// key now lives while either clock says it is within the window.
+func TestKeyStoredOnABehindClockOutlivesARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sselog.db")
+	ctx := context.Background()
+	clk, m := newClock(t0.Add(-48*time.Hour), 0), &mono{} // a fresh log, the clock 48 h behind
+	l := openAt(t, path, eventlog.Options{Now: clk.Now, Elapsed: m.Elapsed})
+	m.Add(time.Minute)
+	clk.Set(t0) // NTP steps the wall clock to the right time
+	in := eventlog.Input{User: "u", Data: []byte(`{"order":7}`), IdempotencyKey: "order-7"}
+	first, err := l.Append(ctx, in)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	clk.Set(t0.Add(5 * time.Minute)) // restarted five minutes later
+	m = &mono{}
+	l = openAt(t, path, eventlog.Options{Now: clk.Now, Elapsed: m.Elapsed})
+	m.Add(time.Minute)
+	compact(t, l) // key expiry runs
+	again, err := l.Append(ctx, in)
+	require.NoError(t, err)
+	require.Equal(t, first, again, "a retry six minutes after the first publish")
+
+	// Past the window on both clocks, the key goes.
+	m.Add(25 * time.Hour)
+	clk.Add(25 * time.Hour)
+	compact(t, l)
+	later, err := l.Append(ctx, in)
+	require.NoError(t, err)
+	require.NotEqual(t, first, later, "a day later the key is free again")
+}

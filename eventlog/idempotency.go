@@ -36,6 +36,8 @@ const (
 
 	idemHead   = 16 + 8 // id, time
 	digestSize = sha256.Size
+
+	maxExpiryScan = 16 * compactBatch
 )
 
 func singleKey(key string) []byte { return append([]byte{idemSingle}, key...) }
@@ -87,8 +89,7 @@ func (w *writer) lookup(k []byte) []byte {
 	if len(v) < idemHead {
 		return nil
 	}
-	at := int64(binary.BigEndian.Uint64(v[16:idemHead]))
-	if !w.log.idemLive(at, w.ageNow) {
+	if !w.log.idemLive(v, w.ageNow, w.now) {
 		return nil
 	}
 	return v
@@ -180,25 +181,49 @@ func (w *writer) put(k []byte, id ID, sum, rest []byte) error {
 	return nil
 }
 
-// idemLive reports whether a key stored at unix nanoseconds `at` (on the
-// ageing clock) is still within the window at now (ditto).
-func (l *Log) idemLive(at int64, now time.Time) bool {
-	return now.Sub(time.Unix(0, at)) < l.opts.IdempotencyWindow
+// idemLive reports whether the key stored with value v is still within
+// the window, by either of two clocks: the ageing clock (its time, against
+// ageNow), which a step of the wall clock within a run does not move, or
+// the wall clock (its event id's time, against wallNow), which a restart
+// does not move. The ageing clock restarts from the wall clock at Open:
+// a key stored while it ran behind real time (started from a wall clock
+// that was behind, and corrected later in the run) looked that much older
+// after the restart, and a retry inside the window stored twice. A wall
+// age below zero (the clock went back since) is not trusted.
+func (l *Log) idemLive(v []byte, ageNow, wallNow time.Time) bool {
+	at := time.Unix(0, int64(binary.BigEndian.Uint64(v[16:idemHead])))
+	if ageNow.Sub(at) < l.opts.IdempotencyWindow {
+		return true
+	}
+	var id ID
+	copy(id[:], v)
+	wallAge := wallNow.Sub(time.UnixMilli(int64(id.Time())))
+	return wallAge >= 0 && wallAge < l.opts.IdempotencyWindow
 }
 
 // expireIdempotency forgets keys older than the window, oldest first, in
-// small transactions.
+// small transactions, looking at no more than maxExpiryScan entries a
+// run: keys the wall clock still holds live are passed over, and looked
+// at again next run.
 func (l *Log) expireIdempotency(ctx context.Context) error {
-	limit := uint64(l.ageNow().Add(-l.opts.IdempotencyWindow).UnixNano())
+	ageNow, wallNow := l.ageNow(), l.opts.Now()
+	limit := uint64(ageNow.Add(-l.opts.IdempotencyWindow).UnixNano())
+	scanned := 0
 	for ctx.Err() == nil {
 		n := 0
 		err := l.db.Update(func(tx *bolt.Tx) error {
 			exp, idem := tx.Bucket(bucketIdemExp), tx.Bucket(bucketIdem)
 			var keys [][]byte
 			c := exp.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < compactBatch; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && len(keys) < compactBatch && scanned < maxExpiryScan; k, _ = c.Next() {
 				if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) >= limit {
 					break
+				}
+				scanned++
+				// Past the window on the ageing clock, but perhaps not on
+				// the wall clock (idemLive): kept until both agree.
+				if v := idem.Get(k[8:]); len(v) >= idemHead && bytes.Equal(v[16:idemHead], k[:8]) && l.idemLive(v, ageNow, wallNow) {
+					continue
 				}
 				keys = append(keys, bytes.Clone(k))
 			}
