@@ -183,3 +183,26 @@ func TestResumeFromWhereTheStreamStood(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayPastAPageOfBytes: a replay whose pages stop at the log's byte
+// bound (fewer events than a page holds) goes on to the end with nothing
+// published after it, from memory and from the file. A session that took
+// such a page for the end of the replay would wait for a wake that never
+// comes.
+func TestReplayPastAPageOfBytes(t *testing.T) {
+	for _, tm := range []struct {
+		name string
+		size int
+	}{{"tail", 0}, {"file", -1}} {
+		t.Run(tm.name, func(t *testing.T) {
+			ts := newServer(t, eventlog.Options{PageBytes: 4 << 10, TailSize: tm.size}, Options{})
+			var ids []eventlog.ID
+			for i := range 20 { // ~20 KiB: five pages of bytes, not one of count
+				ids = append(ids, ts.append(t, "u", "", fmt.Sprintf(`"%01000d"`, i)))
+			}
+			c := ts.connect(t, "u", eventlog.ZeroID.String(), "")
+			expectConnected(t, c, "u", eventlog.ZeroID.String())
+			expectEvents(t, c, ids...)
+		})
+	}
+}
