@@ -206,3 +206,43 @@ func TestReplayPastAPageOfBytes(t *testing.T) {
 		})
 	}
 }
+
+// commitAfterRead commits an event right after one armed read: in the
+// window between a session's read and its wait.
+type commitAfterRead struct {
+	*eventlog.Log
+	arm       atomic.Bool
+	committed chan eventlog.ID
+}
+
+func (s *commitAfterRead) ReadAfter(user string, after eventlog.ID, limit int) (eventlog.Page, error) {
+	p, err := s.Log.ReadAfter(user, after, limit)
+	if s.arm.CompareAndSwap(true, false) {
+		id, aerr := s.Log.Append(context.Background(), eventlog.Input{User: user, Data: []byte(`"in the window"`)})
+		if aerr == nil {
+			s.committed <- id
+		}
+	}
+	return p, err
+}
+
+// TestCommitBetweenReadAndWait: a commit that lands after a session's
+// read and before it waits still wakes it. A session that took its wake
+// channels after the read would miss it and sit until the next publish.
+func TestCommitBetweenReadAndWait(t *testing.T) {
+	src := &commitAfterRead{committed: make(chan eventlog.ID, 1)}
+	ts := newServer(t, eventlog.Options{}, Options{}, func(l *eventlog.Log) Source { src.Log = l; return src })
+	c := ts.connect(t, "u", "", "")
+	expectConnected(t, c, "u", "")
+	require.True(t, c.Quiet(50*time.Millisecond), "at the live tail")
+
+	src.arm.Store(true)
+	first := ts.append(t, "u", "", `"wakes the session"`) // its read commits the next one
+	var second eventlog.ID
+	select {
+	case second = <-src.committed:
+	case <-time.After(wait):
+		t.Fatal("the armed read never ran")
+	}
+	expectEvents(t, c, first, second)
+}
