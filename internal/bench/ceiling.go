@@ -36,9 +36,11 @@ type Ceiling struct {
 	// transaction before it is answered: the floor's server (floor.go).
 	commit func(data []byte) error
 
-	// fault, set only by tests, says how many times a subscriber of user
-	// is sent a frame (0 drops it, 2 duplicates it); nil means once.
-	fault func(user string, frame []byte) int
+	// fault, set only by tests, says what a subscriber of user is sent in
+	// place of a frame: none drops it, two copies duplicate it, other
+	// frames reorder, misroute or add to it, and a nil frame ends the
+	// stream there. nil means the frame itself.
+	fault func(user string, frame []byte) [][]byte
 }
 
 type entry struct {
@@ -259,12 +261,12 @@ func (c *Ceiling) follow(r *http.Request, w io.Writer, rc *http.ResponseControll
 			return
 		}
 		for _, f := range frames {
-			n := 1
+			out := [][]byte{f}
 			if c.fault != nil {
-				n = c.fault(user, f)
+				out = c.fault(user, f)
 			}
-			for range n {
-				if write(w, f) != nil {
+			for _, o := range out {
+				if o == nil || write(w, o) != nil {
 					return
 				}
 			}

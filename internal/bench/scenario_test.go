@@ -3,12 +3,13 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,44 +92,68 @@ func TestFanoutSubsPerUserAndRuns(t *testing.T) {
 	}
 }
 
-// The verification must catch what a broken server does: a ceiling that
-// drops, duplicates or reorders one frame for one subscriber fails the
-// run, naming the fault.
+// TestFanoutCatchesFaults: a server that drops, duplicates, reorders or
+// misroutes one frame for one subscriber, sends it a gap, or ends its
+// stream early fails the run, naming the fault.
 func TestFanoutCatchesFaults(t *testing.T) {
+	gapFrame := []byte("event: gap\ndata: {\"reason\":\"retention\"}\n\n")
 	for _, tc := range []struct {
-		name   string
-		copies int // how often the 10th frame for one subscriber is written
-		want   string
+		name  string
+		users int // 0: every event a broadcast; else events over this many users
+		// at says what fan-sub-7 (or fan-7) is sent in place of its 10th
+		// frame f, given the frame before it and another user's last one.
+		at                   func(f, prev, other []byte) [][]byte
+		want                 string
+		lost, dups, disorder float64
 	}{
-		{"drop", 0, "lost"},
-		{"duplicate", 2, "duplicated"},
-		{"triplicate", 3, "duplicated"},
+		{"drop", 0, func(f, _, _ []byte) [][]byte { return nil }, "lost", 1, 0, 0},
+		{"duplicate", 0, func(f, _, _ []byte) [][]byte { return [][]byte{f, f} }, "duplicated", 0, 1, 1},
+		{"triplicate", 0, func(f, _, _ []byte) [][]byte { return [][]byte{f, f, f} }, "duplicated", 0, 2, 2},
+		{"reorder", 0, func(f, prev, _ []byte) [][]byte { return [][]byte{f, prev} }, "out of id order", 0, 1, 1},
+		{"gap", 0, func(f, _, _ []byte) [][]byte { return [][]byte{gapFrame, f} }, "gap events", 0, 0, 0},
+		{"end", 0, func(f, _, _ []byte) [][]byte { return [][]byte{nil} }, "ended early", -1, 0, 0},
+		{"misroute", 20, func(f, _, other []byte) [][]byte { return [][]byte{other, f} }, "not meant for", 0, 0, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := NewCeiling(0, 0)
-			var n atomic.Int64
-			c.fault = func(user string, frame []byte) int {
-				if user != "fan-sub-7" {
-					return 1
-				}
-				if n.Add(1) == 10 {
-					return tc.copies
-				}
-				return 1
+			victim := "fan-sub-7"
+			if tc.users > 0 {
+				victim = "fan-7"
 			}
-			rep, err := runJSON(t, "fanout", "--url", ceilingServer(t, c), "--subs", "20", "--rate", "500", "--duration", "100ms", "--drain", "2s")
+			var mu sync.Mutex
+			var n int
+			var fired bool
+			var prev, other []byte
+			c.fault = func(user string, frame []byte) [][]byte {
+				mu.Lock()
+				defer mu.Unlock()
+				if user != victim {
+					other = frame
+					return [][]byte{frame}
+				}
+				defer func() { prev = frame }()
+				if n++; n >= 10 && !fired && other != nil {
+					fired = true
+					return tc.at(frame, prev, other)
+				}
+				return [][]byte{frame}
+			}
+			args := []string{"fanout", "--url", ceilingServer(t, c), "--subs", "20", "--rate", "500", "--duration", "100ms", "--drain", "2s"}
+			if tc.users > 0 { // ten frames for the victim: 25 events a user
+				args = append(args, "--users", fmt.Sprint(tc.users), "--rate", "5000")
+			}
+			rep, err := runJSON(t, args...)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.False(t, rep.OK)
 			assert.NotEmpty(t, rep.Results[0].Failures)
-			missing, extra := 0.0, 0.0
-			if tc.copies == 0 {
-				missing = 1
-			} else {
-				extra = float64(tc.copies - 1)
+			if tc.lost >= 0 {
+				assert.Equal(t, tc.lost, metricOf(t, rep, "server", "lost"))
 			}
-			assert.Equal(t, missing, metricOf(t, rep, "server", "lost"))
-			assert.Equal(t, extra, metricOf(t, rep, "server", "duplicated"))
+			assert.Equal(t, tc.dups, metricOf(t, rep, "server", "duplicated"))
+			if tc.disorder >= 0 {
+				assert.Equal(t, tc.disorder, metricOf(t, rep, "server", "out_of_order"))
+			}
 		})
 	}
 }
