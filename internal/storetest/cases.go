@@ -129,6 +129,18 @@ func testPageBytes(t *testing.T, open Opener) {
 	require.NoError(t, err)
 	assert.False(t, p.Truncated)
 	assert.Equal(t, ids[4:], IDs(p.Events))
+
+	// Two events of exactly half the bound fill a page.
+	half := `"` + strings.Repeat("y", pageBytes/2-2) + `"`
+	var more []eventlog.ID
+	for range 3 {
+		more = append(more, appendOne(t, s, "v", half))
+	}
+	waitLast(t, s, more[2])
+	p, err = s.ReadAfter("v", ids[4], 100)
+	require.NoError(t, err)
+	assert.True(t, p.Truncated)
+	assert.Equal(t, more[:2], IDs(p.Events), "a page of exactly %d bytes is full", pageBytes)
 }
 
 // Counts are current without a walk (a replicated store may refresh them
