@@ -42,10 +42,7 @@ func TestGapByTheStreamsLimits(t *testing.T) {
 // stream (TailSize 1). The stream path reported one.
 func TestNoGapWhenOthersFillTheRun(t *testing.T) {
 	srv := jetlogtest.RunServer(t)
-	for _, mode := range []struct {
-		name string
-		tail int
-	}{{"tail", 0}, {"stream", 1}} {
+	for _, mode := range tailModes {
 		t.Run(mode.name, func(t *testing.T) {
 			l := jetlogtest.Open(t, srv.ClientURL(), jetlog.Options{Stream: "RUN" + mode.name, MaxEvents: 3, TailSize: mode.tail})
 			ctx := context.Background()
@@ -77,10 +74,7 @@ func TestNoGapWhenOthersFillTheRun(t *testing.T) {
 // after the resume point is a gap, from memory or from the stream.
 func TestGapWhenTheCapTookTheRun(t *testing.T) {
 	srv := jetlogtest.RunServer(t)
-	for _, mode := range []struct {
-		name string
-		tail int
-	}{{"tail", 0}, {"stream", 1}} {
+	for _, mode := range tailModes {
 		t.Run(mode.name, func(t *testing.T) {
 			l := jetlogtest.Open(t, srv.ClientURL(), jetlog.Options{Stream: "TOOK" + mode.name, MaxEvents: 3, TailSize: mode.tail})
 			ctx := context.Background()

@@ -18,10 +18,7 @@ import (
 // at that sequence is not.
 func TestUnknownNotTheMessageAtItsSequence(t *testing.T) {
 	srv := jetlogtest.RunServer(t)
-	for _, mode := range []struct {
-		name string
-		tail int
-	}{{"tail", 0}, {"stream", 1}} {
+	for _, mode := range tailModes {
 		t.Run(mode.name, func(t *testing.T) {
 			l := jetlogtest.Open(t, srv.ClientURL(), jetlog.Options{TailSize: mode.tail})
 			var ids []eventlog.ID
