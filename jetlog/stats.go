@@ -22,6 +22,12 @@ func (l *Log) Stats() (eventlog.Stats, error) {
 	if err != nil {
 		return eventlog.Stats{}, fmt.Errorf("stats %s: %w", l.opts.Stream, err)
 	}
+	// Newest is the follower's newest event: a node reads its own writes,
+	// so wait (bounded) for it as ReadAfter does. It lagged a publish this
+	// node had acknowledged when the follower was slow (a busy CI run).
+	if a := l.acked.Load(); a > l.tail.seenSeq() {
+		l.waitSeen(ctx, a)
+	}
 	s := eventlog.Stats{
 		Events:     info.State.Msgs,
 		Broadcasts: info.State.Subjects[b],
