@@ -20,7 +20,7 @@ import (
 // returns false having written nothing more (the caller then serves it
 // on net/http). The status line and headers are already set.
 func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, user string, end time.Time, done func()) bool {
-	if h.noDetach || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor < 1 || h.hub.isClosed() {
+	if !h.detachable(r) {
 		return false
 	}
 	raw := resumePoint(r)
@@ -65,6 +65,12 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.Respon
 	}
 	go s.runDetached(raw)
 	return true
+}
+
+// detachable reports whether r's stream is to be detached (if its writer
+// can be hijacked).
+func (h *Handler) detachable(r *http.Request) bool {
+	return !h.noDetach && r.Method == http.MethodGet && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && !h.hub.isClosed()
 }
 
 // runDetached starts a detached stream, catches it up and parks it.

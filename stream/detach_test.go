@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"runtime"
 	"strings"
@@ -266,4 +267,38 @@ func TestDetachedStreamOverTLS(t *testing.T) {
 	_, ok := c.Recv(wait)
 	require.False(t, ok)
 	require.ErrorIs(t, c.Err(), io.EOF, "the stream ended cleanly")
+}
+
+// TestDetachedStreamSaysItCloses: a detached stream closes its connection
+// when it ends, so its response says so. Said keep-alive, a client's pool
+// took the connection back at the last chunk, and a publish sent on it
+// just as the server closed it failed (a POST is not retried on its own).
+// A stream net/http keeps (HTTP/1.0 here) is framed by net/http as ever.
+func TestDetachedStreamSaysItCloses(t *testing.T) {
+	ts := newServer(t, eventlog.Options{}, Options{Heartbeat: time.Hour})
+	_, _, resp := rawStream(t, ts, "u", "HTTP/1.1")
+	assert.True(t, resp.Close, "Connection: close") // ReadResponse takes the header out
+	testkit.WaitFor(t, wait, "the stream to be detached", func() bool { return ts.hub.Stats().Detached == 1 })
+
+	// A client reading a stream to its end then sends its next request
+	// on a new connection.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stream/{user}", func(w http.ResponseWriter, r *http.Request) {
+		ts.h.ServeUntil(w, r, r.PathValue("user"), time.Now().Add(200*time.Millisecond), nil)
+	})
+	ts.srv.Config.Handler = mux
+	hc := &http.Client{Transport: &http.Transport{}, Timeout: wait}
+	defer hc.CloseIdleConnections()
+	reused := make([]bool, 0, 2)
+	for range 2 {
+		trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { reused = append(reused, ci.Reused) }}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, ts.srv.URL+"/stream/u", nil)
+		require.NoError(t, err)
+		r, err := hc.Do(req)
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, r.Body)
+		require.NoError(t, err, "the stream ends cleanly, with the last chunk")
+		require.NoError(t, r.Body.Close())
+	}
+	assert.Equal(t, []bool{false, false}, reused)
 }

@@ -105,6 +105,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, user string) {
 // returns.
 func (h *Handler) ServeUntil(w http.ResponseWriter, r *http.Request, user string, end time.Time, done func()) {
 	SetHeaders(w.Header(), r)
+	if h.detachable(r) {
+		// A detached stream closes its connection when it ends: a
+		// client's pool must not take it back.
+		w.Header().Set("Connection", "close")
+	}
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)

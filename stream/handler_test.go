@@ -99,7 +99,7 @@ func TestStreamHeadersAndConnectedFrame(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 	assert.Equal(t, "no-cache, no-transform", resp.Header.Get("Cache-Control"))
-	assert.Equal(t, "keep-alive", resp.Header.Get("Connection"))
+	assert.True(t, resp.Close, "Connection: close: this stream is detached, and its end closes the connection")
 	assert.Equal(t, "no", resp.Header.Get("X-Accel-Buffering"))
 
 	// The raw bytes: retry, connected without id, then the event.
