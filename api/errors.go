@@ -36,6 +36,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, eventlog.ErrIdempotencyKeyReused):
 		return http.StatusUnprocessableEntity
+	case errors.Is(err, eventlog.ErrKeyedEventGone):
+		return http.StatusConflict
 	case errors.Is(err, errUnauthenticated), errors.Is(err, errInvalidToken):
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):

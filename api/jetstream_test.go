@@ -20,11 +20,16 @@ import (
 var _ Store = (*jetlog.Log)(nil)
 
 // newJetAPI is a real server over a JetStream log on an in-process
-// nats-server, with auth on.
-func newJetAPI(t *testing.T) (*testAPI, *jetlog.Log, func()) {
+// nats-server, with auth on; opts, if given, are the log's.
+func newJetAPI(t *testing.T, opts ...jetlog.Options) (*testAPI, *jetlog.Log, func()) {
 	t.Helper()
 	ns := jetlogtest.RunServer(t)
-	lg := jetlogtest.Open(t, ns.ClientURL(), jetlog.Options{Timeout: 2 * time.Second})
+	o := jetlog.Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Timeout = 2 * time.Second
+	lg := jetlogtest.Open(t, ns.ClientURL(), o)
 	srv, err := New(lg, Config{Stream: stream.Options{Heartbeat: time.Hour}, PublisherKey: testKey, SubscriberSecret: testSecret})
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv.Handler())
@@ -160,4 +165,25 @@ func TestStreamSurvivesQuorumLoss(t *testing.T) {
 	testkit.WaitFor(t, time.Minute, "/healthz to answer 200", func() bool {
 		return j.do(t, http.MethodGet, "/healthz", nil).Status == http.StatusOK
 	})
+}
+
+// A keyed retry whose first event retention deleted inside the key's
+// window, on JetStream: 409 with a JSON error naming the key, nothing
+// stored. It was a 503, which clients retry until the window ends, when a
+// retry stores the event again.
+func TestKeyedRetryOfADeletedEventIs409(t *testing.T) {
+	j, lg, _ := newJetAPI(t, jetlog.Options{MaxEvents: 1})
+	first := j.publish(t, "/v1/users/alice/events", `{"data":1}`, "Idempotency-Key: order-9")
+	require.Equal(t, http.StatusCreated, first.Status, "%s", first.Body)
+	require.Equal(t, http.StatusCreated, j.publish(t, "/v1/users/alice/events", `{"data":2}`).Status)
+	newest := func() eventlog.ID { // Stats reads this node's own writes; Last may trail them
+		st, err := lg.Stats()
+		require.NoError(t, err)
+		return st.Newest
+	}
+	last := newest()
+	again := j.publish(t, "/v1/users/alice/events", `{"data":1}`, "Idempotency-Key: order-9")
+	require.Equal(t, http.StatusConflict, again.Status, "%s", again.Body)
+	assert.Contains(t, again.ErrorMsg(t), `Idempotency-Key "order-9"`)
+	assert.Equal(t, last, newest(), "nothing stored")
 }

@@ -96,6 +96,9 @@ func (l *Log) Append(ctx context.Context, in eventlog.Input) (eventlog.ID, error
 	}
 	if ack.Duplicate {
 		s, err := l.rawGet(ctx, ack.Sequence)
+		if errors.Is(err, errNotFound) {
+			return eventlog.ID{}, gone(in.IdempotencyKey, ack.Sequence)
+		}
 		if err != nil {
 			return eventlog.ID{}, fmt.Errorf("append %q: idempotent repeat of %d: %w", in.User, ack.Sequence, err)
 		}
@@ -131,10 +134,28 @@ func digest(batch bool, events []eventlog.Input) string {
 }
 
 func reused(key string) error {
+	return fmt.Errorf("%w: Idempotency-Key %q was first used with a different request", eventlog.ErrIdempotencyKeyReused, shortKey(key))
+}
+
+// shortKey is a key as an error names it.
+func shortKey(key string) string {
 	if len(key) > 64 {
-		key = key[:64] + "..."
+		return key[:64] + "..."
 	}
-	return fmt.Errorf("%w: Idempotency-Key %q was first used with a different request", eventlog.ErrIdempotencyKeyReused, key)
+	return key
+}
+
+// gone is the answer to a retry whose first event retention deleted
+// inside the key's window: JetStream still knows the key, so nothing is
+// stored again, but the first id is read back from the event, which is
+// gone. An error a client does not retry, so it stops before the window
+// ends (a retry after it would store the event again).
+func gone(key string, seq uint64) error {
+	at := ""
+	if seq != 0 {
+		at = fmt.Sprintf(" (stream sequence %d)", seq)
+	}
+	return fmt.Errorf("%w: Idempotency-Key %q was used for an event%s that has since been deleted: nothing stored, its id cannot be given", eventlog.ErrKeyedEventGone, shortKey(key), at)
 }
 
 func validate(in eventlog.Input) error {
@@ -261,11 +282,16 @@ func (l *Log) repeatedBatch(ctx context.Context, key, sum string, events []event
 	if seq == 0 {
 		start := l.opts.Now().Add(-l.opts.IdempotencyWindow)
 		var err error
-		if seq, err = l.findMsgID(ctx, l.subj.all(), want, start); err != nil {
+		if seq, err = l.findMsgID(ctx, l.subj.all(), want, start); errors.Is(err, errNotFound) {
+			return nil, gone(key, 0)
+		} else if err != nil {
 			return nil, fmt.Errorf("append batch: find first batch: %w", err)
 		}
 	}
 	first, err := l.rawGet(ctx, seq)
+	if errors.Is(err, errNotFound) {
+		return nil, gone(key, seq)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("append batch: read first batch: %w", err)
 	}

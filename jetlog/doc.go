@@ -16,7 +16,10 @@
 //     so a retry on any node within the stream's duplicate window stores
 //     once; the message carries a digest of the request (Sselog-Digest),
 //     compared on a repeat, so the key with another request is
-//     eventlog.ErrIdempotencyKeyReused.
+//     eventlog.ErrIdempotencyKeyReused. A repeat answers the first id,
+//     read back from its event; if retention deleted that event inside
+//     the window, the repeat stores nothing and is
+//     eventlog.ErrKeyedEventGone.
 //   - A batch is one JetStream atomic batch publish: all or nothing. A
 //     batch key ("b|" + key, with the batch's digest) is on its first
 //     message, in a key space of its own.

@@ -96,3 +96,42 @@ func TestGapWhenTheCapTookTheRun(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyedRetryAfterItsEventWasDeleted: a retry whose first event the
+// cap deleted inside the key's window stores nothing (JetStream still
+// knows the key) and says so with ErrKeyedEventGone, a refusal a client
+// does not retry. It was a bare error (a 503), and a client retrying 503s
+// until the window ended then stored the event a second time.
+func TestKeyedRetryAfterItsEventWasDeleted(t *testing.T) {
+	srv := jetlogtest.RunServer(t)
+	l := jetlogtest.Open(t, srv.ClientURL(), jetlog.Options{Stream: "KEYGONE", MaxEvents: 2})
+	ctx := context.Background()
+	one := eventlog.Input{User: "u", Data: []byte(`"first"`), IdempotencyKey: "k1"}
+	_, err := l.Append(ctx, one)
+	require.NoError(t, err)
+	batch := []eventlog.Input{{User: "v", Data: []byte(`1`)}, {User: "v", Data: []byte(`2`)}}
+	_, err = l.AppendKeyedBatch(ctx, "kb", batch)
+	require.NoError(t, err)
+	for _, user := range []string{"u", "u", "v", "v"} {
+		_, err := l.Append(ctx, eventlog.Input{User: user, Data: []byte(`0`)})
+		require.NoError(t, err)
+	}
+	newest := func() eventlog.ID { // Stats reads this node's own writes; Last may trail them
+		st, err := l.Stats()
+		require.NoError(t, err)
+		return st.Newest
+	}
+	last := newest()
+
+	_, err = l.Append(ctx, one)
+	require.ErrorIs(t, err, eventlog.ErrKeyedEventGone)
+	require.Contains(t, err.Error(), `"k1"`)
+	_, err = l.AppendKeyedBatch(ctx, "kb", batch)
+	require.ErrorIs(t, err, eventlog.ErrKeyedEventGone)
+	require.Equal(t, last, newest(), "nothing stored again")
+	for _, user := range []string{"u", "v"} {
+		p, err := l.ReadAfter(user, last, 10)
+		require.NoError(t, err)
+		require.Empty(t, p.Events, "nothing stored again for %s", user)
+	}
+}
