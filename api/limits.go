@@ -38,14 +38,29 @@ func newStreamLimits(maxUser, maxTotal int) *streamLimits {
 func (l *streamLimits) acquire(user string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.full(user); err != nil {
+		return err
+	}
+	l.perUser[user]++
+	l.total++
+	return nil
+}
+
+// check reports what acquire would answer now, taking no place (HEAD).
+func (l *streamLimits) check(user string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.full(user)
+}
+
+// full refuses one more stream for user past a cap; l.mu is held.
+func (l *streamLimits) full(user string) error {
 	if l.maxTotal > 0 && l.total >= l.maxTotal {
 		return fmt.Errorf("%w: the server holds its maximum of %d streams; retry later", errTooMany, l.maxTotal)
 	}
 	if n := l.perUser[user]; l.maxUser > 0 && n >= l.maxUser {
 		return fmt.Errorf("%w: user %q already has %d open streams, the maximum", errTooMany, user, n)
 	}
-	l.perUser[user]++
-	l.total++
 	return nil
 }
 

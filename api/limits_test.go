@@ -46,3 +46,19 @@ func TestStreamCaps(t *testing.T) {
 	refused("erin", "global cap again")
 	assert.Equal(t, 5, a.Srv.limits.count(""))
 }
+
+// TestHeadOnAStreamAtItsCap: HEAD on a stream route answers as GET would
+// begin; past a stream cap GET is refused with 429 and Retry-After, and
+// HEAD said 200.
+func TestHeadOnAStreamAtItsCap(t *testing.T) {
+	a := newTestAPI(t, withKeys, func(c *Config) { c.MaxStreamsPerUser = 1 })
+	s := testkit.Subscribe(t, a.URL+"/v1/users/alice/stream?token="+token(t, "alice"), nil)
+	require.Equal(t, "connected", s.Next(5*time.Second).Event)
+	for _, path := range []string{"/v1/users/alice/stream", "/api/events?userId=alice"} {
+		get := a.do(t, http.MethodGet, path, nil, "Authorization: Bearer "+token(t, "alice"))
+		require.Equal(t, http.StatusTooManyRequests, get.Status, "GET %s", path)
+		head := a.do(t, http.MethodHead, path, nil, "Authorization: Bearer "+token(t, "alice"))
+		assert.Equal(t, get.Status, head.Status, "HEAD %s", path)
+		assert.Equal(t, get.Header.Get("Retry-After"), head.Header.Get("Retry-After"), "HEAD %s", path)
+	}
+}

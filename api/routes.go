@@ -83,6 +83,10 @@ func (s *Server) headStream(userOf func(httprouter.Params, *http.Request) string
 		if _, ok := s.reader(w, r, user); !ok {
 			return
 		}
+		if err := s.limits.check(user); err != nil {
+			s.fail(w, r, err) // past a cap, as GET would answer
+			return
+		}
 		stream.SetHeaders(w.Header(), r)
 		w.WriteHeader(http.StatusOK)
 	}

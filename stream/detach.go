@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"time"
 )
@@ -57,7 +59,11 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, rc *http.Respon
 			var b [1]byte
 			for {
 				if _, err := c.Read(b[:]); err != nil {
-					s.sub.leave()
+					if errors.Is(err, io.EOF) {
+						s.sub.stop() // a FIN: the client may still read
+					} else {
+						s.sub.leave()
+					}
 					return
 				}
 			}

@@ -302,3 +302,20 @@ func TestDetachedStreamSaysItCloses(t *testing.T) {
 	}
 	assert.Equal(t, []bool{false, false}, reused)
 }
+
+// TestHalfCloseEndsTheStreamCleanly: a client that half-closes its
+// connection (FIN after its request) but goes on reading has not gone
+// away: its stream ends, as net/http ends a request whose client
+// half-closed, but cleanly, with the last chunk, as net/http ends it. The
+// detached stream took the FIN for a vanished client and cut the body
+// mid-stream (an unexpected EOF to the reader).
+func TestHalfCloseEndsTheStreamCleanly(t *testing.T) {
+	ts := newServer(t, eventlog.Options{}, Options{Heartbeat: time.Hour})
+	c, _, resp := rawStream(t, ts, "u", "HTTP/1.1")
+	waitFor(t, wait, "the stream to join", func() bool { return ts.hub.Stats().Detached == 1 })
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
+	_, err := io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err, "the body ends with its last chunk")
+	waitFor(t, wait, "the stream to leave", func() bool { return ts.hub.Stats().Subscribers == 0 })
+}

@@ -85,10 +85,9 @@ func TestOneHoleOneGap(t *testing.T) {
 	ts := newServer(t, eventlog.Options{MaxEvents: 5}, Options{})
 	resume := ts.append(t, "", "", `"b0"`)
 	var want []eventlog.ID
-	var through eventlog.ID // the newest of u's deleted events
 	for i := range 3 * pageSize {
 		if i%50 == 0 {
-			through = ts.append(t, "u", "", `"deleted"`)
+			ts.append(t, "u", "", `"deleted"`)
 		}
 		want = append(want, ts.append(t, "", "", `"b"`))
 	}
@@ -100,7 +99,7 @@ func TestOneHoleOneGap(t *testing.T) {
 
 	c := ts.connect(t, "u", resume.String(), "")
 	expectConnected(t, c, "u", resume.String())
-	expectGap(t, c, gapData{Reason: gapRetention, LastEventID: resume.String(), OldestID: want[0].String(), ResumeFrom: through.String()})
+	expectGap(t, c, gapData{Reason: gapRetention, LastEventID: resume.String(), OldestID: want[0].String(), ResumeFrom: resume.String()}) // broadcasts below the hole's end follow
 	expectEvents(t, c, want...)
 	live := ts.append(t, "u", "", `"live"`)
 	expectEvents(t, c, live)
@@ -245,4 +244,46 @@ func TestCommitBetweenReadAndWait(t *testing.T) {
 		t.Fatal("the armed read never ran")
 	}
 	expectEvents(t, c, first, second)
+}
+
+// TestGapResumeFromKeepsEventsBelowTheMark: a gap's resumeFrom is where
+// the stream stands: a client that takes the gap and drops before the
+// next event resumes from it and misses nothing still held. When the
+// broadcast bucket's cap deleted past some of the user's own events (which
+// its own cap kept), the events after the gap lie below the hole's end;
+// resumeFrom was the hole's end (Through), and a client resuming from it
+// silently lost the user's events below it.
+func TestGapResumeFromKeepsEventsBelowTheMark(t *testing.T) {
+	ts := newServer(t, eventlog.Options{BroadcastMaxEvents: 2}, Options{})
+	resume := ts.append(t, "", "", `"b0"`)
+	mine := ts.append(t, "u", "", `"u1: kept, below the broadcast mark"`)
+	for range 3 {
+		ts.append(t, "", "", `"deleted broadcast"`)
+	}
+	want := []eventlog.ID{mine, ts.append(t, "u", "", `"u2"`), ts.append(t, "", "", `"b4"`), ts.append(t, "", "", `"b5"`)}
+	_, err := ts.log.Compact(context.Background())
+	require.NoError(t, err)
+
+	c := ts.connect(t, "u", resume.String(), "")
+	expectConnected(t, c, "u", resume.String())
+	m, ok := c.Recv(wait)
+	require.True(t, ok, "gap: %v", c.Err())
+	require.Equal(t, "gap", m.Event)
+	from := decode[gapData](t, m.Data).ResumeFrom
+	expectEvents(t, c, want...)
+	c.Close() // as if it had dropped right after the gap
+
+	again := ts.connect(t, "u", from, "")
+	connectedFrom(t, again)
+	for {
+		m, ok := again.Recv(wait)
+		require.True(t, ok, "%v", again.Err())
+		if m.Event == "gap" { // the same hole told again is honest; skipping events is not
+			continue
+		}
+		require.Equal(t, want[0].String(), m.ID, "the first event after the gap's resumeFrom (%s)", from)
+		break
+	}
+	expectEvents(t, again, want[1:]...)
+	require.True(t, again.Quiet(50*time.Millisecond))
 }

@@ -144,7 +144,16 @@ func (s *session) step() (uc, bc <-chan struct{}, full, ok bool) {
 		if firstRead {
 			last = sse.Clip(s.raw, maxEcho)
 		}
-		gap = controlFrame("gap", gapData{gapRetention, last, idText(page.Gap.Oldest), page.Gap.Through.String()}, 0)
+		// Resuming from the hole's end skips it, unless events still
+		// held lie below that end (one bucket's mark passed events the
+		// other bucket kept): those follow now, so the stream stands
+		// where it is, and a client resuming from here is told the hole
+		// again rather than lose them.
+		from := page.Gap.Through
+		if len(page.Events) > 0 && page.Events[0].ID.Compare(from) < 0 {
+			from = s.cursor
+		}
+		gap = controlFrame("gap", gapData{gapRetention, last, idText(page.Gap.Oldest), from.String()}, 0)
 	}
 	if gap != nil {
 		s.h.hub.gaps.Add(1)

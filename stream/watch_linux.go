@@ -15,7 +15,9 @@ import (
 // (EPOLLRDHUP), a reset or an error, edge-triggered: bytes a client sends
 // on its stream are left unread and do not wake the watcher again. The
 // goroutine and the epoll descriptor exist only while something is
-// watched (they end after a quiet second with nothing watched).
+// watched (they end after a quiet second with nothing watched). A FIN
+// ends the stream cleanly (the client may have only half-closed and still
+// read); a reset or an error ends it without another write.
 type closeWatcher struct {
 	mu      sync.Mutex
 	epfd    int // -1 when not running
@@ -99,8 +101,15 @@ func (w *closeWatcher) loop(epfd int) {
 				continue // bytes from the client: not a close
 			}
 			tok := uint32(ev.Fd)
-			if sub, ok := w.watches[tok]; ok {
-				sub.leave() // the session ends, unwatches, closes
+			sub, ok := w.watches[tok]
+			switch {
+			case !ok:
+			case ev.Events&(syscall.EPOLLHUP|syscall.EPOLLERR) != 0:
+				sub.leave() // gone: the session ends, unwatches, closes
+			default:
+				// A FIN alone: the client may still read (a half-close).
+				// End the stream as net/http does, with the last chunk.
+				sub.stop()
 			}
 		}
 		if n == 0 && len(w.watches) == 0 {
