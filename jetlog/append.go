@@ -280,11 +280,21 @@ func (l *Log) AppendKeyedBatch(ctx context.Context, key string, events []eventlo
 func (l *Log) repeatedBatch(ctx context.Context, key, sum string, events []eventlog.Input, seq uint64) ([]eventlog.ID, error) {
 	want := batchMsgID(key)
 	if seq == 0 {
+		// The same batch's first message is on its first event's
+		// subject: look there (one user's events, at most the cap), not
+		// through every message of the window, which on a busy stream
+		// outlasted the request's timeout. Only a batch that is not the
+		// same (a 422) may have started elsewhere.
 		start := l.opts.Now().Add(-l.opts.IdempotencyWindow)
 		var err error
-		if seq, err = l.findMsgID(ctx, l.subj.all(), want, start); errors.Is(err, errNotFound) {
+		seq, err = l.findMsgID(ctx, l.subj.user(events[0].User), want, start)
+		if errors.Is(err, errNotFound) {
+			seq, err = l.findMsgID(ctx, l.subj.all(), want, start)
+		}
+		if errors.Is(err, errNotFound) {
 			return nil, gone(key, 0)
-		} else if err != nil {
+		}
+		if err != nil {
 			return nil, fmt.Errorf("append batch: find first batch: %w", err)
 		}
 	}

@@ -106,11 +106,13 @@ func (l *Log) unknown(ctx context.Context, after eventlog.ID) (bool, error) {
 		return false, nil
 	}
 	seq := seqOf(after)
-	if known, sure := l.tail.issued(after); sure {
-		if known {
-			l.verified.add(after)
-		}
-		return !known, nil
+	// The tail never sees deletions: an id it does not know at a sequence
+	// it holds may be one the stream has since deleted (a gap's Through
+	// at a deleted sequence carries no time), which is issued. Only its
+	// yes is final; a no is asked of the stream.
+	if known, sure := l.tail.issued(after); sure && known {
+		l.verified.add(after)
+		return false, nil
 	}
 	if seq > seqOf(l.tail.lastID()) {
 		info, err := l.st.Info(ctx)
@@ -260,14 +262,17 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 		}
 	}
 	p.Events = merge(lists, upTo, limit)
+	tailCut := false // the tail stopped at its byte bound with more held
 	if len(p.Events) < limit && upTo == floor {
 		tp, ok, holed := l.tail.read(user, floor, limit-len(p.Events), l.limits())
 		if !ok && len(p.Events) == 0 {
 			return eventlog.Page{}, true, holed, nil
 		}
 		p.Events = append(p.Events, tp.Events...)
+		tailCut = tp.Truncated
 	}
 	p.Events, p.Truncated = bound(p.Events, l.opts.PageBytes)
+	p.Truncated = p.Truncated || tailCut
 	p.Last = l.tail.lastID()
 	if after != eventlog.ZeroID {
 		gap, err := l.gap(ctx, user, after)
