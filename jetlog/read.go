@@ -81,8 +81,18 @@ func (l *Log) readAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 		if err != nil {
 			return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, err)
 		}
-		if !again || try == 10 {
-			return p, nil // after 10 tries, the next wake-up reads again
+		if !again {
+			return p, nil
+		}
+		if try == 10 {
+			// The tail kept moving under the reads. An empty page here
+			// would say "at the end" (a subscriber would wait for the
+			// next event with events held) and carry a zero Last (a
+			// reader at an unknown resume point would be sent on from
+			// the oldest retained): fail the read, and the reader tries
+			// again (a stream ends and its client resumes from its
+			// cursor).
+			return eventlog.Page{}, fmt.Errorf("read %q after %s: %w", user, after, errReadRace)
 		}
 		// A hole above the floor (sequences the follower never saw as
 		// events: deleted before it got them, or not events at all)
@@ -93,6 +103,9 @@ func (l *Log) readAfter(user string, after eventlog.ID, limit int) (eventlog.Pag
 		holed = holed || tailHoled
 	}
 }
+
+// errReadRace is a read that the tail kept moving under.
+var errReadRace = errors.New("the node's memory kept moving under the read; try again")
 
 // unknown reports whether after is an id this stream never issued: one
 // with bits an id of this stream never has, above the stream's last
@@ -265,6 +278,14 @@ func (l *Log) readStream(ctx context.Context, user string, after eventlog.ID, li
 	tailCut := false // the tail stopped at its byte bound with more held
 	if len(p.Events) < limit && upTo == floor {
 		tp, ok, holed := l.tail.read(user, floor, limit-len(p.Events), l.limits())
+		if !ok && holed && floor >= seqOf(l.tail.lastID()) {
+			// Every hole lies above the tail's last event (last only
+			// grows, so it was floor during the read too): memory holds
+			// nothing after floor, and the stream was read up to it; the
+			// gap below tells what retention took. Starting over found
+			// the same, until the next event moved last past the hole.
+			ok = true
+		}
 		if !ok && len(p.Events) == 0 {
 			return eventlog.Page{}, true, holed, nil
 		}
