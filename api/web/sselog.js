@@ -94,6 +94,11 @@ export function isNewer(id, last) {
   return !last || id > last;
 }
 
+// canonical returns a ULID in the server's (upper) case: the server reads
+// ids case-insensitively, and a lowercase cursor would sort after every id
+// it sends. Anything else is returned as it is (the server answers a gap).
+const canonical = (id) => (/^[0-9A-Za-z]{26}$/.test(id) ? id.toUpperCase() : id);
+
 function readStored(key) {
   if (!key) return "";
   try {
@@ -211,7 +216,7 @@ export function subscribe(options) {
         : null;
   let token = typeof opts.token === "string" ? opts.token : "";
 
-  let lastId = opts.lastEventId || readStored(opts.storageKey);
+  let lastId = canonical(opts.lastEventId || readStored(opts.storageKey));
   let status = "";
   let es = null;
   // What the browser itself resumes es from when it reconnects on its own:
@@ -415,8 +420,11 @@ const PROVIDER = Symbol("sselog token provider");
  * as for subscribe: a provider is called again when the server answers 401,
  * and the newest provider passed is the one called, so an inline arrow
  * function does not rebuild the stream (getToken, its alias, likewise). The stream is rebuilt only when url
- * or a token string change, and it resumes from the last id seen, so a new
- * token loses nothing.
+ * (as text: a new URL object per render is the same url) or a token string
+ * change. A new token resumes from where the stream stood (its last id, or
+ * a connected or gap event's resumeFrom), so it loses nothing; a new url is
+ * another stream and starts from its own resume point (lastEventId, else
+ * storageKey's).
  */
 export function useSselog(React, options) {
   const { useState, useEffect, useRef } = React;
@@ -425,10 +433,16 @@ export function useSselog(React, options) {
   const [lastEventId, setLastEventId] = useState(options.lastEventId || "");
   const latest = useRef(options);
   latest.current = options;
-  const cursor = useRef(options.lastEventId || "");
+  // A URL object may be new at every render: the stream is keyed by its text.
+  const url = String(options.url);
+  // Where the stream of `url` stands: a rebuild resumes from it; another url
+  // (say, another user's stream) starts from its own resume point.
+  const cursor = useRef({ url, id: options.lastEventId || "" });
 
   useEffect(() => {
     const o = latest.current;
+    if (cursor.current.url !== url) cursor.current = { url, id: "" };
+    const at = cursor.current;
     const names = {};
     for (const name of Object.keys(o.events || {})) {
       names[name] = (...args) => {
@@ -440,7 +454,7 @@ export function useSselog(React, options) {
       ...o,
       token: typeof o.token === "function" ? () => latest.current.token() : o.token,
       getToken: typeof o.getToken === "function" ? () => latest.current.getToken() : undefined,
-      lastEventId: cursor.current || o.lastEventId,
+      lastEventId: at.id || o.lastEventId,
       events: names,
       onStatus: (s) => {
         setStatus(s);
@@ -451,15 +465,19 @@ export function useSselog(React, options) {
       onConnected: (i) => latest.current.onConnected && latest.current.onConnected(i),
       onRetry: (r) => latest.current.onRetry && latest.current.onRetry(r),
       onMessage: (data, id, event) => {
-        cursor.current = id;
         setLastEventId(id);
         const max = latest.current.max || 50;
         setEvents((prev) => [{ id, event, data }, ...prev].slice(0, max));
         if (latest.current.onMessage) latest.current.onMessage(data, id, event);
       },
     });
-    return () => sub.close();
-  }, [options.url, typeof options.token === "function" ? PROVIDER : options.token]);
+    return () => {
+      // The subscription's cursor: its last event, or the resumeFrom of a
+      // connected or gap event that came after it.
+      at.id = sub.lastEventId;
+      sub.close();
+    };
+  }, [url, typeof options.token === "function" ? PROVIDER : options.token]);
 
   return { status, events, lastEventId };
 }

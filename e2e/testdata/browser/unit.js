@@ -518,6 +518,107 @@ test("useSselog: real React hooks; newest first, capped; a new token resumes; un
   await waitFor(async () => (await openStreams(key)) === 0, "unmount to end the stream");
 });
 
+test("a lowercase resume point: ULIDs are case-insensitive, the events after it are delivered", async () => {
+  // The server parses ids case-insensitively (ulid.ParseStrict) and replays
+  // after it; the cursor must compare like the server's ids.
+  const key = newKey();
+  const plan = [{ events: [ev(2), ev(3)] }];
+  const { got, opts } = recorder();
+  const sub = track(sse.subscribe({ url: sseUrl(key, plan), lastEventId: id(1).toLowerCase(), ...opts }));
+  await waitFor(async () => (await requests(key)).length >= 1, "the stream");
+  await sleep(200);
+  eq(got.messages.map((m) => m.id), [id(2), id(3)], "ids");
+  eq(sub.lastEventId, id(3), "cursor");
+});
+
+// mountHook renders App(props) in a fresh root; it returns render(props),
+// shown() (the data-id of every rendered li) and unmount().
+function mountHook(App) {
+  const { React, ReactDOM } = window;
+  const el = document.createElement("div");
+  document.body.append(el);
+  const root = ReactDOM.createRoot(el);
+  return {
+    render: (props) => root.render(React.createElement(App, props)),
+    shown: () => Array.from(el.querySelectorAll("li"), (li) => li.dataset.id),
+    unmount: () => { root.unmount(); el.remove(); },
+  };
+}
+const list = (events) =>
+  window.React.createElement("ul", null, events.map((e) => window.React.createElement("li", { key: e.id, "data-id": e.id })));
+
+test("useSselog: a new url resumes from its own stored id, not from the old stream's cursor", async () => {
+  const { React } = window;
+  const keyA = newKey();
+  const keyB = newKey();
+  const streams = {
+    a: { url: sseUrl(keyA, [{ events: [ev(10)] }]), storageKey: `test:${keyA}` },
+    b: { url: sseUrl(keyB, [{ events: [ev(4), ev(5)] }]), storageKey: `test:${keyB}` },
+  };
+  localStorage.setItem(streams.b.storageKey, id(3)); // b was read up to 3 before
+  function App({ user }) {
+    const { events } = sse.useSselog(React, { ...streams[user], events: { message: null } });
+    return list(events);
+  }
+  const m = mountHook(App);
+  try {
+    m.render({ user: "a" });
+    await waitFor(() => m.shown().includes(id(10)), "a's event 10");
+    m.render({ user: "b" }); // the same component, another user
+    await waitFor(async () => (await requests(keyB)).length >= 1, "b's stream");
+    eq((await requests(keyB))[0].query, id(3), "b resumes from b's stored id");
+    await waitFor(() => m.shown().includes(id(5)), "b's events 4 and 5", 1000);
+    ok(m.shown().includes(id(4)), `b's event 4 shown: ${m.shown()}`);
+  } finally {
+    m.unmount();
+    localStorage.removeItem(streams.a.storageKey);
+    localStorage.removeItem(streams.b.storageKey);
+  }
+});
+
+test("useSselog: a rebuild before the first event resumes from the connected event's resumeFrom", async () => {
+  const { React } = window;
+  const key = newKey();
+  const connected = { event: "connected", data: JSON.stringify({ userId: "u", lastEventId: "", resumeFrom: id(5) }) };
+  const plan = [{ events: [connected] }, { events: [ev(6)] }];
+  const url = sseUrl(key, plan);
+  const infos = [];
+  function App({ token }) {
+    const { events } = sse.useSselog(React, { url, token, events: { message: null }, onConnected: (i) => infos.push(i) });
+    return list(events);
+  }
+  const m = mountHook(App);
+  try {
+    m.render({ token: "t1" });
+    await waitFor(() => infos.length >= 1, "the connected event");
+    m.render({ token: "t2" }); // a new token string: the stream is rebuilt
+    await waitFor(async () => (await requests(key)).length >= 2, "the rebuilt stream");
+    eq((await requests(key)).map((r) => [r.token, r.query]), [["t1", ""], ["t2", id(5)]], "the rebuild resumes from resumeFrom");
+  } finally {
+    m.unmount();
+  }
+});
+
+test("useSselog: a URL object made at each render does not rebuild the stream", async () => {
+  const { React } = window;
+  const key = newKey();
+  const path = sseUrl(key, [{ events: [ev(1)] }]);
+  function App() {
+    const { events, status } = sse.useSselog(React, { url: new URL(path, location.href), events: { message: null } });
+    return React.createElement("div", { "data-status": status }, list(events));
+  }
+  const m = mountHook(App);
+  try {
+    m.render({});
+    await waitFor(() => m.shown().includes(id(1)), "event 1");
+    await sleep(300); // a rebuild per render would show by now
+    eq((await requests(key)).length, 1, "requests: one stream");
+  } finally {
+    m.unmount();
+  }
+  await waitFor(async () => (await openStreams(key)) === 0, "unmount to end the stream");
+});
+
 // run runs the tests one at a time (they share the browser's six
 // connections per origin), publishing progress in window.__progress so a
 // hang can be named, and the results in window.__results at the end.
