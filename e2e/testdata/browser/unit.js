@@ -569,6 +569,7 @@ test("useSselog: a new url resumes from its own stored id, not from the old stre
     eq((await requests(keyB))[0].query, id(3), "b resumes from b's stored id");
     await waitFor(() => m.shown().includes(id(5)), "b's events 4 and 5", 1000);
     ok(m.shown().includes(id(4)), `b's event 4 shown: ${m.shown()}`);
+    eq(m.shown().includes(id(10)), false, "a's event 10 is not in b's list");
   } finally {
     m.unmount();
     localStorage.removeItem(streams.a.storageKey);

@@ -429,12 +429,13 @@ const PROVIDER = Symbol("sselog token provider");
 export function useSselog(React, options) {
   const { useState, useEffect, useRef } = React;
   const [status, setStatus] = useState(RECONNECTING);
-  const [events, setEvents] = useState([]);
-  const [lastEventId, setLastEventId] = useState(options.lastEventId || "");
-  const latest = useRef(options);
-  latest.current = options;
   // A URL object may be new at every render: the stream is keyed by its text.
   const url = String(options.url);
+  // What the stream of view.url delivered: another url (another user's
+  // stream) shows none of it, from its first render on.
+  const [view, setView] = useState({ url, events: [], lastEventId: "" });
+  const latest = useRef(options);
+  latest.current = options;
   // Where the stream of `url` stands: a rebuild resumes from it; another url
   // (say, another user's stream) starts from its own resume point.
   const cursor = useRef({ url, id: options.lastEventId || "" });
@@ -465,9 +466,12 @@ export function useSselog(React, options) {
       onConnected: (i) => latest.current.onConnected && latest.current.onConnected(i),
       onRetry: (r) => latest.current.onRetry && latest.current.onRetry(r),
       onMessage: (data, id, event) => {
-        setLastEventId(id);
         const max = latest.current.max || 50;
-        setEvents((prev) => [{ id, event, data }, ...prev].slice(0, max));
+        setView((prev) => ({
+          url,
+          events: [{ id, event, data }, ...(prev.url === url ? prev.events : [])].slice(0, max),
+          lastEventId: id,
+        }));
         if (latest.current.onMessage) latest.current.onMessage(data, id, event);
       },
     });
@@ -479,5 +483,6 @@ export function useSselog(React, options) {
     };
   }, [url, typeof options.token === "function" ? PROVIDER : options.token]);
 
-  return { status, events, lastEventId };
+  if (view.url !== url) return { status, events: [], lastEventId: options.lastEventId || "" };
+  return { status, events: view.events, lastEventId: view.lastEventId || options.lastEventId || "" };
 }
