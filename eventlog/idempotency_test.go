@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +205,24 @@ func TestLegacyIdempotencyKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ids, again)
 	assert.Equal(t, uint64(3), countEvents(t, l))
+}
+
+// TestIdempotencyDigestSeparatesNameFromData: the digest length-prefixes
+// each field, so moving a byte from the data into the name is another
+// request: "a" with data -1…(45 digits) and "a." with the data less its
+// first byte would hash alike if the name's length were left out (the
+// data's length, 46, is '.' and its first byte, '-', is 45).
+func TestIdempotencyDigestSeparatesNameFromData(t *testing.T) {
+	l := openLog(t, eventlog.Options{})
+	ctx := context.Background()
+	digits := "1" + strings.Repeat("2", 44)
+	first := eventlog.Input{User: "u", Name: "a", Data: []byte("-" + digits), IdempotencyKey: "k"}
+	second := eventlog.Input{User: "u", Name: "a.", Data: []byte(digits), IdempotencyKey: "k"}
+	require.Len(t, first.Data, '.')
+	require.Equal(t, byte(len(second.Data)), first.Data[0])
+	_, err := l.Append(ctx, first)
+	require.NoError(t, err)
+	_, err = l.Append(ctx, second)
+	require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused)
+	assert.Equal(t, uint64(1), countEvents(t, l))
 }

@@ -171,6 +171,23 @@ func TestParserReadError(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 }
 
+// A reader that keeps returning nothing, and no error, is a fault of the
+// reader (io.ErrNoProgress), not the end of the stream: a client must
+// not take it for a clean end.
+func TestParserReaderWithoutProgress(t *testing.T) {
+	p := NewParser(io.MultiReader(strings.NewReader("data: a\n\n"), emptyReader{}))
+	m, err := p.Next()
+	require.NoError(t, err)
+	assert.Equal(t, "a", m.Data)
+	_, err = p.Next()
+	require.ErrorIs(t, err, io.ErrNoProgress)
+	require.NotErrorIs(t, err, io.EOF)
+}
+
+type emptyReader struct{}
+
+func (emptyReader) Read([]byte) (int, error) { return 0, nil }
+
 // FuzzFormatParse checks that any message the formatter accepts comes back
 // from the parser unchanged, line ends in data normalised to LF.
 func FuzzFormatParse(f *testing.F) {

@@ -56,6 +56,7 @@ func TestWriteMessageRefusesInjection(t *testing.T) {
 		{"event not ASCII", Message{Event: "é", Data: "d"}},
 		{"event too long", Message{Event: strings.Repeat("a", 129), Data: "d"}},
 		{"negative retry", Message{Data: "d", Retry: -time.Second}},
+		{"smallest negative retry", Message{Data: "d", Retry: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
@@ -160,4 +161,11 @@ func BenchmarkFormat(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestClip: a string of exactly n bytes is echoed whole, with no mark.
+func TestClip(t *testing.T) {
+	assert.Equal(t, "abc", Clip("abc", 3))
+	assert.Equal(t, "ab…", Clip("abc", 2))
+	assert.Equal(t, "", Clip("", 0))
 }

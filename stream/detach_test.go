@@ -178,6 +178,7 @@ func TestChunkedConnFraming(t *testing.T) {
 		{"short, long, short", []string{"a", big, "b", ""}, 3},
 		{"many writes", []string{half, half, half, half, half, ""}, 3},
 		{"unflushed dropped at end", []string{"a", "", "lost"}, 1},
+		{"flush after a write filled a chunk", []string{half, half, "", "z", ""}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, cli := net.Pipe()
