@@ -72,6 +72,9 @@ type server struct {
 	logs *testkit.SyncBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // cmd.Wait's result, valid after done
+
+	addrc chan string // the address from the start line
+	tls   bool
 }
 
 // startServer runs the binary on dataPath with a free loopback port and
@@ -97,6 +100,16 @@ func startServerBin(tb testing.TB, bin, dataPath string, env []string, args ...s
 // wrapper, a command and its arguments (say prlimit --nofile=N:N --).
 func startServerWrapped(tb testing.TB, bin, dataPath string, env, wrapper []string, args ...string) *server {
 	tb.Helper()
+	s := launchServer(tb, bin, dataPath, env, wrapper, args...)
+	s.waitStarted(30 * time.Second)
+	s.waitHealthy()
+	return s
+}
+
+// launchServer starts the binary as startServerWrapped does without
+// waiting for it: waitStarted then waits for its address.
+func launchServer(tb testing.TB, bin, dataPath string, env, wrapper []string, args ...string) *server {
+	tb.Helper()
 	full := append([]string{bin, "serve", "--addr", "127.0.0.1:0", "--data", dataPath, "--log-format", "json"}, args...)
 	full = append(slices.Clone(wrapper), full...)
 	cmd := exec.Command(full[0], full[1:]...)
@@ -105,7 +118,8 @@ func startServerWrapped(tb testing.TB, bin, dataPath string, env, wrapper []stri
 	require.NoError(tb, err)
 	s := &server{tb: tb, cmd: cmd, Data: dataPath, logs: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	require.NoError(tb, cmd.Start())
-	addrc := make(chan string, 1)
+	s.addrc = make(chan string, 1)
+	addrc := s.addrc
 	go func() {
 		// Wait closes the pipe: only once every line is read, or the
 		// last ones (the shutdown's) could be lost.
@@ -120,15 +134,24 @@ func startServerWrapped(tb testing.TB, bin, dataPath string, env, wrapper []stri
 			s.Kill()
 		}
 	})
+	s.tls = slices.Contains(args, "--tls-cert")
+	return s
+}
+
+// waitStarted waits up to d for the "sselog started" line and sets the
+// server's address.
+func (s *server) waitStarted(d time.Duration) {
+	tb := s.tb
+	tb.Helper()
 	select {
-	case s.Addr = <-addrc:
+	case s.Addr = <-s.addrc:
 	case <-s.done:
 		tb.Fatalf("sselog exited at start: %v\n%s", s.err, s.logs)
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("sselog did not log its address within 30 s\n%s", s.logs)
+	case <-time.After(d):
+		tb.Fatalf("sselog did not log its address within %s\n%s", d, s.logs)
 	}
 	s.URL, s.HTTP = "http://"+s.Addr, http.DefaultClient
-	if slices.Contains(args, "--tls-cert") {
+	if s.tls {
 		// Loopback only, with a certificate the test made: skip
 		// verification rather than plumb its pool through.
 		s.URL = "https://" + s.Addr
@@ -137,8 +160,6 @@ func startServerWrapped(tb testing.TB, bin, dataPath string, env, wrapper []stri
 			ForceAttemptHTTP2: true,
 		}}
 	}
-	s.waitHealthy()
-	return s
 }
 
 // readLogs copies stderr into s.logs and sends the address from the

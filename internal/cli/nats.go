@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -56,8 +58,8 @@ func (n natsConfig) embedded() bool { return n.ClusterName != "" }
 func (n natsConfig) validate() []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if !n.embedded() && (n.ClusterListen != "" || n.ClusterPeers != "") {
-		bad("--cluster-listen and --cluster-peers need --cluster-name")
+	if !n.embedded() && (n.ClusterListen != "" || n.ClusterPeers != "" || n.ClusterData != "") {
+		bad("--cluster-listen, --cluster-peers and --cluster-data need --cluster-name")
 	}
 	if !n.enabled() {
 		return errs
@@ -78,16 +80,29 @@ func (n natsConfig) validate() []error {
 		bad("--nats-start-timeout %s must be positive", n.StartTimeout)
 	}
 	if n.embedded() {
-		if _, _, err := net.SplitHostPort(n.ClusterListen); err != nil {
+		if _, port, err := net.SplitHostPort(n.ClusterListen); err != nil {
 			bad("--cluster-listen %q: want host:port: %v", n.ClusterListen, err)
+		} else if port == "0" {
+			// The peers could not reach it, and the node's JetStream name
+			// (derived from it) would be another at each start.
+			bad("--cluster-listen %q: want a fixed port, the one the other nodes list in --cluster-peers", n.ClusterListen)
 		}
+		peers := 0
 		for p := range strings.SplitSeq(n.ClusterPeers, ",") {
 			if p = strings.TrimSpace(p); p == "" {
 				continue
 			}
+			peers++
 			if _, _, err := net.SplitHostPort(p); err != nil {
 				bad("--cluster-peers: %q: want host:port: %v", p, err)
 			}
+		}
+		switch {
+		case peers == 0:
+			// JetStream's cluster mode does not start without routes.
+			bad("--cluster-peers is empty: an embedded cluster needs the other nodes' --cluster-listen addresses (for one node, leave out --cluster-* and use --data)")
+		case n.Replicas > peers+1:
+			bad("--nats-replicas %d: the cluster has %d nodes (this one and %d in --cluster-peers); JetStream could never place the stream", n.Replicas, peers+1, peers)
 		}
 	}
 	return errs
@@ -128,16 +143,16 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (store
 		})
 	}
 	n := cfg.NATS
-	var ns *server.Server
+	var ns *embedded
 	opts := []nats.Option{nats.Name("sselog"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
 	url := n.URLs
 	if n.embedded() {
 		token := rand.Text() // the loopback client port takes only this process
 		var err error
-		if ns, err = startEmbedded(n, cfg.Data, token, logger); err != nil {
+		if ns, err = startEmbedded(ctx, n, cfg.Data, token, logger); err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.InProcessServer(ns), nats.Token(token))
+		opts = append(opts, nats.InProcessServer(ns.Server), nats.Token(token))
 		url = ""
 	}
 	if n.Creds != "" {
@@ -195,11 +210,35 @@ func openJetlog(ctx context.Context, nc *nats.Conn, o jetlog.Options, timeout ti
 	}
 }
 
+// embedded is the nats-server run in this process, with the lock on its
+// store directory.
+type embedded struct {
+	*server.Server
+	lock io.Closer
+}
+
+// fatalLogger keeps nats-server's first fatal error (a listener that
+// failed, JetStream that cannot start), which the server, logging
+// nowhere, would otherwise swallow while it never becomes ready.
+type fatalLogger struct {
+	once  sync.Once
+	fatal chan string
+}
+
+func (l *fatalLogger) Fatalf(format string, v ...any) {
+	l.once.Do(func() { l.fatal <- fmt.Sprintf(format, v...) })
+}
+func (*fatalLogger) Noticef(string, ...any) {}
+func (*fatalLogger) Warnf(string, ...any)   {}
+func (*fatalLogger) Errorf(string, ...any)  {}
+func (*fatalLogger) Debugf(string, ...any)  {}
+func (*fatalLogger) Tracef(string, ...any)  {}
+
 // startEmbedded runs a nats-server with JetStream in this process: a
 // loopback client port only, closed to all but token (sselog connects
 // in-process), cluster routes on
 // --cluster-listen to --cluster-peers, its store beside --data.
-func startEmbedded(n natsConfig, data, token string, logger *slog.Logger) (*server.Server, error) {
+func startEmbedded(ctx context.Context, n natsConfig, data, token string, logger *slog.Logger) (*embedded, error) {
 	host, port, _ := net.SplitHostPort(n.ClusterListen)
 	p, err := net.LookupPort("tcp", port)
 	if err != nil {
@@ -208,6 +247,15 @@ func startEmbedded(n natsConfig, data, token string, logger *slog.Logger) (*serv
 	dir := n.ClusterData
 	if dir == "" {
 		dir = filepath.Join(filepath.Dir(data), "jetstream")
+	}
+	lock, err := lockStoreDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	unlock := func() {
+		if lock != nil {
+			lock.Close()
+		}
 	}
 	var routes []string
 	for peer := range strings.SplitSeq(n.ClusterPeers, ",") {
@@ -239,22 +287,46 @@ func startEmbedded(n natsConfig, data, token string, logger *slog.Logger) (*serv
 	}
 	ns, err := server.NewServer(o)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("embedded nats-server: %w", err)
 	}
+	fl := &fatalLogger{fatal: make(chan string, 1)}
+	ns.SetLoggerV2(fl, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
+	ready := make(chan bool, 1)
+	go func() { ready <- ns.ReadyForConnections(30 * time.Second) }()
+	fail := func(err error) (*embedded, error) {
 		ns.Shutdown()
-		return nil, errors.New("embedded nats-server did not start within 30s")
+		ns.WaitForShutdown()
+		unlock()
+		return nil, err
+	}
+	select {
+	case ok := <-ready:
+		if !ok {
+			return fail(errors.New("embedded nats-server did not start within 30s"))
+		}
+	case msg := <-fl.fatal:
+		return fail(fmt.Errorf("embedded nats-server (--cluster-listen %s): %s", n.ClusterListen, msg))
+	case <-ctx.Done():
+		return fail(ctx.Err())
 	}
 	logger.Info("embedded nats-server started", "name", o.ServerName, "cluster", n.ClusterName,
 		"listen", n.ClusterListen, "peers", n.ClusterPeers, "store", dir)
-	return ns, nil
+	var closer io.Closer
+	if lock != nil {
+		closer = lock
+	}
+	return &embedded{Server: ns, lock: closer}, nil
 }
 
-func stopEmbedded(ns *server.Server) {
+func stopEmbedded(ns *embedded) {
 	if ns != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
+		if ns.lock != nil {
+			ns.lock.Close()
+		}
 	}
 }
 
@@ -263,7 +335,7 @@ func stopEmbedded(ns *server.Server) {
 type natsStore struct {
 	*jetlog.Log
 	nc *nats.Conn
-	ns *server.Server
+	ns *embedded
 }
 
 func (s *natsStore) Close() error {

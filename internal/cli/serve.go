@@ -44,21 +44,59 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
 		}
 	}
-	var ln net.Listener
-	if cfg.openMode() {
-		// The address string said loopback; the socket must be too (a
-		// "localhost" that resolves to 0.0.0.0 would listen everywhere).
-		ln, err = listenLoopback("open mode", cfg.Addr)
-	} else {
-		ln, err = net.Listen("tcp", cfg.Addr)
+	listen := func(addr string) (net.Listener, error) {
+		var ln net.Listener
+		var err error
+		if cfg.openMode() {
+			// The address string said loopback; the socket must be too (a
+			// "localhost" that resolves to 0.0.0.0 would listen everywhere).
+			ln, err = listenLoopback("open mode", addr)
+		} else {
+			ln, err = net.Listen("tcp", addr)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		return ln, nil
 	}
+	ln, err := listen(cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return err
+	}
+	if cfg.NATS.enabled() {
+		// A cluster node may wait minutes for JetStream (its peers
+		// starting): its port must refuse connections meanwhile, so a
+		// balancer sends them to another node, rather than take them
+		// and leave them unanswered. The port was checked; it is taken
+		// again (the same one, if the address said port 0) once the
+		// log is open.
+		addr := ln.Addr().String()
+		if err := ln.Close(); err != nil {
+			return err
+		}
+		lg, err := openStore(ctx, cfg, logger)
+		if err != nil {
+			if ctx.Err() != nil {
+				// SIGTERM while waiting for JetStream: a stop, not a failure.
+				logger.Info("sselog stopped before it started", "err", err)
+				return nil
+			}
+			return err
+		}
+		if ln, err = listen(addr); err != nil {
+			return errors.Join(err, lg.Close())
+		}
+		return run(ctx, cfg, apiCfg, ln, lg, logger)
 	}
 	lg, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return errors.Join(err, ln.Close())
 	}
+	return run(ctx, cfg, apiCfg, ln, lg, logger)
+}
+
+// run serves on ln with the open log lg until ctx ends, then shuts down.
+func run(ctx context.Context, cfg serveConfig, apiCfg api.Config, ln net.Listener, lg store, logger *slog.Logger) error {
 	srv, a, err := newHTTPServer(apiCfg, lg, logger)
 	if err != nil {
 		return errors.Join(err, ln.Close(), lg.Close())
