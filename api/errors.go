@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,6 +26,7 @@ var (
 	errTooLarge         = errors.New("request body too large")
 	errTooMany          = errors.New("too many streams")
 	errUnavailable      = errors.New("store unavailable")
+	errShuttingDown     = errors.New("shutting down")
 	errNotImplemented   = errors.New("not implemented by this store")
 )
 
@@ -62,7 +64,10 @@ func statusOf(err error) int {
 // their message; server errors say little and are logged here, once.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		return // the client left; nobody reads an answer
+		if !errors.Is(context.Cause(r.Context()), errShuttingDown) {
+			return // the client left; nobody reads an answer
+		}
+		err = fmt.Errorf("%w: %w", errUnavailable, errShuttingDown) // Abandon: answer, to be retried
 	}
 	status := statusOf(err)
 	msg := err.Error()
@@ -70,6 +75,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case status == http.StatusNotImplemented:
 		// Says what to do instead; nothing to log.
 		msg = strings.TrimPrefix(msg, errNotImplemented.Error()+": ")
+	case errors.Is(err, errShuttingDown):
+		msg = "shutting down: retry"
 	case status == http.StatusServiceUnavailable:
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		msg = "store unavailable"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -87,6 +88,10 @@ type Server struct {
 	limits  *streamLimits
 	// metricsHandler serves metrics' registry.
 	metricsHandler http.Handler
+	// base is every request's root context (BaseContext); Abandon
+	// cancels it with errShuttingDown.
+	base    context.Context
+	abandon context.CancelCauseFunc
 }
 
 // CheckConfig reports what New would refuse in cfg, without a store: a
@@ -143,8 +148,21 @@ func New(lg Store, cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(lg, hub)
 	s.metricsHandler = s.metrics.handler(s.logger)
+	s.base, s.abandon = context.WithCancelCause(context.Background())
 	return s, nil
 }
+
+// BaseContext is the root of every request's context: set it as
+// http.Server.BaseContext, so Abandon reaches requests in flight.
+func (s *Server) BaseContext(net.Listener) context.Context { return s.base }
+
+// Abandon cancels every request still in flight, each of which answers
+// 503: a shutdown calls it shortly before its time runs out, so a request
+// waiting on a slow store (a cluster without its quorum) gets an answer
+// to retry on instead of a closed connection, and the shutdown ends
+// clean. What such a request was storing may still be stored, as after
+// any timeout; an Idempotency-Key makes the retry safe.
+func (s *Server) Abandon() { s.abandon(errShuttingDown) }
 
 // CloseStreams ends every open stream and refuses new ones. Register it
 // with http.Server.RegisterOnShutdown.

@@ -196,3 +196,58 @@ func TestServeEmbeddedCluster(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownAnswersWhatTheStoreHolds: a publish waiting on JetStream
+// (its quorum lost: the ack would come only at the store's 10 s timeout)
+// when SIGTERM comes is answered 503 before --shutdown-timeout runs out,
+// and the shutdown is clean. It was abandoned: the connection closed with
+// no answer, and serve failed with "requests still running" (exit 1).
+func TestShutdownAnswersWhatTheStoreHolds(t *testing.T) {
+	c := jetlogtest.RunCluster(t, 3)
+	n := launchNode(t, "--nats", c.URLs(), "--nats-replicas", "3", "--shutdown-timeout", "2s")
+	n.waitReady(t)
+	n.publish(t, "u", `{"data":1}`)
+
+	c.Stop(1)
+	c.Stop(2)
+	nc := jetlogtest.Connect(t, c.URLs()) // the one server left
+	seen, err := nc.SubscribeSync("SSELOG.>")
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	type answer struct {
+		status int
+		body   map[string]any
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		r, err := http.Post(n.url+"/v1/users/u/events", "application/json", strings.NewReader(`{"data":2}`))
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer r.Body.Close()
+		var m map[string]any
+		err = json.NewDecoder(r.Body).Decode(&m)
+		answered <- answer{status: r.StatusCode, body: m, err: err}
+	}()
+	_, err = seen.NextMsg(30 * time.Second) // the publish reached the stream's subject: it waits for the ack
+	require.NoError(t, err, "the publish to reach NATS")
+
+	n.stop() // SIGTERM
+	var a answer
+	select {
+	case a = <-answered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the publish was not answered")
+	}
+	require.NoError(t, a.err, "an answer, not a closed connection")
+	assert.Equal(t, http.StatusServiceUnavailable, a.status, "%v", a.body)
+	select {
+	case err := <-n.done:
+		assert.NoError(t, err, "a clean shutdown: %s", n.stderr)
+		n.done <- nil
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}

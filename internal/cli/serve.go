@@ -181,6 +181,7 @@ func newHTTPServer(cfg api.Config, lg api.Store, logger *slog.Logger) (*http.Ser
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	srv.BaseContext = a.BaseContext
 	srv.RegisterOnShutdown(a.CloseStreams)
 	return srv, a, nil
 }
@@ -209,15 +210,21 @@ func startMetrics(addr string, a *api.Server, logger *slog.Logger) (stop func() 
 
 // shutdown stops accepting, ends streams (RegisterOnShutdown) and waits up
 // to timeout for in-flight requests and the streams net/http no longer
-// tracks; past it, connections are cut.
-func shutdown(srv *http.Server, streams *api.Server, timeout time.Duration) error {
+// tracks; a request still waiting near the end is answered 503 (Abandon),
+// and past the timeout connections are cut.
+func shutdown(srv *http.Server, a *api.Server, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// Requests still waiting on the store near the end (a cluster that
+	// lost its quorum holds a publish for the store's whole timeout) are
+	// answered 503 in time, rather than cut off with no answer.
+	abandon := time.AfterFunc(timeout-min(timeout/4, time.Second), a.Abandon)
+	defer abandon.Stop()
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("shutdown: requests still running after %s: %w", timeout, err)
 	}
-	if err := streams.WaitStreams(ctx); err != nil {
+	if err := a.WaitStreams(ctx); err != nil {
 		return fmt.Errorf("shutdown: streams still open after %s: %w", timeout, err)
 	}
 	return nil
