@@ -62,3 +62,29 @@ func TestHeadOnAStreamAtItsCap(t *testing.T) {
 		assert.Equal(t, get.Header.Get("Retry-After"), head.Header.Get("Retry-After"), "HEAD %s", path)
 	}
 }
+
+// TestStreamCapAfterARelease: a user at the cap who closes one of two
+// streams holds one place, not none: two more opens reach the cap again
+// and the next is refused. The last place's release must not forget the
+// user's others.
+func TestStreamCapAfterARelease(t *testing.T) {
+	a := newTestAPI(t, withKeys, func(c *Config) { c.MaxStreamsPerUser = 2 })
+	path := "/v1/users/alice/stream"
+	auth := "Authorization: Bearer " + token(t, "alice")
+	open := func() *testkit.Stream {
+		s := testkit.Subscribe(t, a.URL+path+"?token="+token(t, "alice"), nil)
+		require.Equal(t, "connected", s.Next(5*time.Second).Event)
+		return s
+	}
+	first := open()
+	open()
+	first.Close()
+	testkit.WaitFor(t, 10*time.Second, "the closed stream to leave", func() bool { return a.Srv.hub.Streams("alice") == 1 })
+	assert.Equal(t, http.StatusOK, a.do(t, http.MethodHead, path, nil, auth).Status, "one place is free")
+	open()
+	// HEAD answers what GET would, without holding a place (or hanging
+	// on a stream the cap should have refused).
+	ans := a.do(t, http.MethodHead, path, nil, auth)
+	assert.Equal(t, http.StatusTooManyRequests, ans.Status, "two streams open: at the cap")
+	assert.Equal(t, streamRetryAfter, ans.Header.Get("Retry-After"))
+}

@@ -239,3 +239,31 @@ func TestReadSized(t *testing.T) {
 		require.Equal(t, body, string(got), "declared %d", declared)
 	}
 }
+
+// TestPublishBodyOfExactlyTheLimit: MaxBody is the largest body taken:
+// a declared length of MaxBody is stored, one byte more is 413.
+func TestPublishBodyOfExactlyTheLimit(t *testing.T) {
+	a := newTestAPI(t, withKeys, func(c *Config) { c.MaxBody = 100 })
+	body := func(n int) string { return `{"data":"` + strings.Repeat("a", n-11) + `"}` }
+	require.Len(t, body(100), 100)
+	ans := a.publish(t, "/v1/users/u/events", body(100))
+	require.Equal(t, http.StatusCreated, ans.Status, "%s", ans.Body)
+	ans = a.publish(t, "/v1/users/u/events", body(101))
+	require.Equal(t, http.StatusRequestEntityTooLarge, ans.Status, "%s", ans.Body)
+}
+
+// TestHistoryDefaultLimit: a history call without limit= returns 100
+// events, as documented, and says where to go on.
+func TestHistoryDefaultLimit(t *testing.T) {
+	a := newTestAPI(t, withKeys)
+	batch := make([]string, 101)
+	for i := range batch {
+		batch[i] = fmt.Sprintf(`{"user":"u","data":%d}`, i)
+	}
+	require.Equal(t, http.StatusCreated, a.publish(t, "/v1/events", "["+strings.Join(batch, ",")+"]").Status)
+	ans := a.do(t, http.MethodGet, "/v1/users/u/events", nil, "Authorization: Bearer "+token(t, "u"))
+	require.Equal(t, http.StatusOK, ans.Status, "%s", ans.Body)
+	evs := ans.JSON(t)["events"].([]any)
+	require.Len(t, evs, 100)
+	assert.Equal(t, evs[99].(map[string]any)["id"], ans.JSON(t)["next"])
+}

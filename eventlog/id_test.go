@@ -192,3 +192,48 @@ func TestIDsIssuedAfterAStartThatIssuedNone(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartHoleOutlivesTheNextStart: a restart hole holds across every
+// later start, and a second start in the millisecond of the one before (a
+// fast restart, a crash loop), which has no hole of its own to record,
+// leaves that one's alone. The hole was stored as (top, top]: its bottom
+// was the generator's seed, which bbolt read at commit, after it had
+// become the top; the hole worked only in the run that made it, and an id
+// a lost history issued inside it read as a place to resume from once the
+// server restarted again.
+func TestRestartHoleOutlivesTheNextStart(t *testing.T) {
+	for _, starts := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d starts in its millisecond", starts), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sselog.db")
+			clk := newClock(t0, 0)
+			opts := eventlog.Options{Now: clk.Now}
+			ctx := context.Background()
+			l := openAt(t, path, opts)
+			first, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`0`)})
+			require.NoError(t, err)
+			require.NoError(t, l.Close())
+
+			start := t0.Add(time.Hour)
+			clk.Set(start)
+			for range starts { // the hole (first, end of start's millisecond]
+				require.NoError(t, openAt(t, path, opts).Close())
+			}
+
+			clk.Set(start.Add(time.Hour))
+			l = openAt(t, path, opts)
+			next, err := l.Append(ctx, eventlog.Input{User: "u", Data: []byte(`1`)})
+			require.NoError(t, err)
+			var lost eventlog.ID // an id another history issued at start
+			require.NoError(t, lost.SetTime(uint64(start.UnixMilli())))
+			require.Positive(t, lost.Compare(first))
+			require.Negative(t, lost.Compare(next))
+			p, err := l.ReadAfter("u", lost, 10)
+			require.NoError(t, err)
+			require.True(t, p.Unknown, "%s lies in the hole of an earlier start", lost)
+			p, err = l.ReadAfter("u", first, 10)
+			require.NoError(t, err)
+			require.False(t, p.Unknown)
+			require.Equal(t, []eventlog.ID{next}, idsOf(p.Events))
+		})
+	}
+}

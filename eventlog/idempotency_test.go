@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -225,4 +226,36 @@ func TestIdempotencyDigestSeparatesNameFromData(t *testing.T) {
 	_, err = l.Append(ctx, second)
 	require.ErrorIs(t, err, eventlog.ErrIdempotencyKeyReused)
 	assert.Equal(t, uint64(1), countEvents(t, l))
+}
+
+// A key lives for exactly IdempotencyWindow: a retry that far after the
+// first append, by the ageing clock and by the event id's wall time, is a
+// new request and stores a new event; a nanosecond earlier it is the
+// same one. (idemLive's two comparisons are strict.)
+func TestIdempotencyWindowEndsAtItsLength(t *testing.T) {
+	const window = time.Hour
+	for _, early := range []time.Duration{time.Nanosecond, 0} {
+		t.Run(fmt.Sprintf("%v before the end", early), func(t *testing.T) {
+			clk, m := newClock(t0, 0), &mono{}
+			l := openLog(t, eventlog.Options{Now: clk.Now, Elapsed: m.Elapsed, IdempotencyWindow: window})
+			ctx := context.Background()
+			in := eventlog.Input{User: "u", Data: []byte(`1`), IdempotencyKey: "k"}
+			first, err := l.Append(ctx, in)
+			require.NoError(t, err)
+
+			// The key was stored at ageing time t0 (no time elapsed) and
+			// its id carries the wall time first.Time().
+			m.Add(window - early)
+			clk.Set(time.UnixMilli(int64(first.Time())).Add(window - early))
+			again, err := l.Append(ctx, in)
+			require.NoError(t, err)
+			if early > 0 {
+				assert.Equal(t, first, again, "inside the window: the retry is the first append")
+				assert.Equal(t, uint64(1), countEvents(t, l))
+				return
+			}
+			assert.NotEqual(t, first, again, "at the window's end the key has expired: a new event")
+			assert.Equal(t, uint64(2), countEvents(t, l))
+		})
+	}
 }

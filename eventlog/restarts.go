@@ -60,7 +60,9 @@ func startEpoch(tx *bolt.Tx, last ID, now time.Time) (ID, []hole, error) {
 		hi[i] = 0xff
 	}
 	if err := hi.SetTime(uint64(max(now.UnixMilli(), 0))); err == nil && hi.Compare(seed) > 0 {
-		if err := b.Put(hi[:], seed[:]); err != nil {
+		// bbolt keeps the slices until the commit: seed changes below.
+		lo := seed
+		if err := b.Put(hi[:], lo[:]); err != nil {
 			return last, nil, fmt.Errorf("record restart: %w", err)
 		}
 		holes = append(holes, hole{lo: seed, hi: hi})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -133,5 +134,37 @@ func TestKeyedRetryAfterItsEventWasDeleted(t *testing.T) {
 		p, err := l.ReadAfter(user, last, 10)
 		require.NoError(t, err)
 		require.Empty(t, p.Events, "nothing stored again for %s", user)
+	}
+}
+
+// TestNoAgeGapJustBelowTheFirstSequence: a resume point older than
+// MaxAge whose sequence sits just below the stream's first (the cap took
+// it, nothing after it) lost nothing: no gap. Reported, it is a hole of
+// no events, its Through the resume point itself, told again at every
+// resume from it.
+func TestNoAgeGapJustBelowTheFirstSequence(t *testing.T) {
+	srv := jetlogtest.RunServer(t)
+	for _, mode := range tailModes {
+		t.Run(mode.name, func(t *testing.T) {
+			opts := jetlog.Options{Stream: "BELOW" + mode.name, MaxAge: time.Hour, MaxEvents: 1}
+			past := opts
+			past.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) } // ids older than MaxAge
+			w := jetlogtest.Open(t, srv.ClientURL(), past)
+			ctx := context.Background()
+			var ids []eventlog.ID
+			for i := range 2 { // the cap deletes 0: the stream's first is 1
+				id, err := w.Append(ctx, eventlog.Input{User: "u", Data: fmt.Appendf(nil, `%d`, i)})
+				require.NoError(t, err)
+				ids = append(ids, id)
+			}
+			opts.TailSize = mode.tail
+			r := jetlogtest.Open(t, srv.ClientURL(), opts)
+			require.Eventually(t, func() bool { return r.Last() == ids[1] }, 10*time.Second, 5*time.Millisecond)
+			p, err := r.ReadAfter("u", ids[0], 100)
+			require.NoError(t, err)
+			require.False(t, p.Unknown)
+			require.Equal(t, ids[1:], eventlogtest.IDs(p.Events))
+			require.Nil(t, p.Gap, "every event after %s is held", ids[0])
+		})
 	}
 }

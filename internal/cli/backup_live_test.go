@@ -1,13 +1,19 @@
+//go:build unix
+
 package cli
 
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sselog/sselog/api"
@@ -84,4 +90,58 @@ func TestVerifyBackupChecksRecords(t *testing.T) {
 	require.ErrorIs(t, err, eventlog.ErrDamaged)
 	// Put it back for the kit's check at cleanup.
 	require.NoError(t, os.WriteFile(path, bytes.ReplaceAll(b, []byte("B-RECORD-MARKER"), []byte("A-RECORD-MARKER")), 0o600))
+}
+
+// TestBackupReplacesNothingUnverified: a download that fails its check
+// (a damaged record), that was cut short, or whose destination a process locked while it
+// ran (a server started on it), replaces nothing: the previous file is
+// left as it was, and no .tmp is left behind.
+func TestBackupReplacesNothingUnverified(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	lg := eventlogtest.OpenAt(t, src, eventlog.Options{})
+	_, err := lg.Append(context.Background(), eventlog.Input{User: "u", Data: []byte(`"A-RECORD-MARKER"`)})
+	require.NoError(t, err)
+	require.NoError(t, lg.Close())
+	good, err := os.ReadFile(src)
+	require.NoError(t, err)
+	damaged := bytes.ReplaceAll(good, []byte("A-RECORD-MARKER"), []byte("B-RECORD-MARKER"))
+	require.NotEqual(t, good, damaged)
+
+	out := filepath.Join(dir, "backup.db")
+	for _, tc := range []struct {
+		name string
+		says string
+		// serve answers the download, as GET /v1/admin/backup does
+		serve func(w http.ResponseWriter)
+	}{
+		{"damaged", "checksum", func(w http.ResponseWriter) { _, _ = w.Write(damaged) }},
+		{"cut short", "bytes", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(good)))
+			_, _ = w.Write(good[:len(good)/2])
+		}},
+		{"locked meanwhile", "in use", func(w http.ResponseWriter) {
+			f, err := os.Open(out)
+			if !assert.NoError(t, err) {
+				return
+			}
+			t.Cleanup(func() { f.Close() })
+			assert.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB))
+			_, _ = w.Write(good)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(out, []byte("the previous backup"), 0o600))
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.serve(w) }))
+			t.Cleanup(ts.Close)
+			err := Run(context.Background(), []string{"backup", "--url", ts.URL, "-o", out, "--quiet"}, testkit.Env(), &bytes.Buffer{}, &bytes.Buffer{})
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.says)
+			b, err := os.ReadFile(out)
+			require.NoError(t, err)
+			require.Equal(t, "the previous backup", string(b), "the previous file is untouched")
+			_, err = os.Stat(out + ".tmp")
+			require.ErrorIs(t, err, os.ErrNotExist, "nothing left behind")
+		})
+	}
 }

@@ -33,6 +33,10 @@ func TestNATSConfig(t *testing.T) {
 	assert.Equal(t, 3, c.NATS.Replicas, "the flag wins")
 	assert.Equal(t, "EV", c.NATS.Stream)
 
+	// A cluster of two nodes takes two replicas.
+	_, err = parseServeConfig([]string{"--cluster-name", "c", "--cluster-listen", "127.0.0.1:6222", "--cluster-peers", "127.0.0.1:6223", "--nats-replicas", "2"}, testkit.Env(), &bytes.Buffer{})
+	require.NoError(t, err)
+
 	for _, tc := range []struct {
 		args []string
 		says string
@@ -45,6 +49,14 @@ func TestNATSConfig(t *testing.T) {
 		{[]string{"--cluster-name", "c"}, "--cluster-listen"},
 		{[]string{"--cluster-name", "c", "--cluster-listen", "127.0.0.1:6222", "--cluster-peers", "nohost"}, "--cluster-peers"},
 		{[]string{"--cluster-peers", "127.0.0.1:6223"}, "need --cluster-name"},
+		// Each bound at its edge.
+		{[]string{"--nats", "nats://a:4222", "--nats-replicas", "6"}, "--nats-replicas"},
+		{[]string{"--nats", "nats://a:4222", "--nats-start-timeout", "0s"}, "--nats-start-timeout"},
+		{[]string{"--nats", "nats://a:4222", "--nats-stream", "a b"}, "--nats-stream"},
+		{[]string{"--nats", "nats://a:4222", "--nats-tls-key", "k.pem"}, "--nats-tls-key"},
+		{[]string{"--cluster-name", "c", "--cluster-listen", "127.0.0.1:0", "--cluster-peers", "127.0.0.1:6223"}, "fixed port"},
+		{[]string{"--cluster-name", "c", "--cluster-listen", "127.0.0.1:6222", "--cluster-peers", " , "}, "--cluster-peers is empty"},
+		{[]string{"--cluster-name", "c", "--cluster-listen", "127.0.0.1:6222", "--cluster-peers", "127.0.0.1:6223", "--nats-replicas", "3"}, "2 nodes"},
 	} {
 		_, err := parseServeConfig(tc.args, testkit.Env(), &bytes.Buffer{})
 		require.Error(t, err, "%v", tc.args)
