@@ -11,7 +11,7 @@ import (
 const (
 	corsMethods = "GET, HEAD, POST, OPTIONS"
 	corsHeaders = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID"
-	corsExpose  = "Content-Length, Content-Disposition, Retry-After"
+	corsExpose  = "Content-Length, Content-Disposition, Retry-After, WWW-Authenticate"
 	corsMaxAge  = "600"
 )
 

@@ -54,7 +54,16 @@ func (s *Server) publishRequest(w http.ResponseWriter, r *http.Request, limit in
 	if err := s.requirePublisher(r); err != nil {
 		return "", nil, err
 	}
-	key = r.Header.Get("Idempotency-Key")
+	keys := r.Header.Values("Idempotency-Key")
+	switch {
+	case len(keys) > 1:
+		return "", nil, fmt.Errorf("%w: Idempotency-Key sent %d times; send one", errBadRequest, len(keys))
+	case len(keys) == 1 && keys[0] == "":
+		// Sent, so idempotency was asked for: an empty key cannot give it.
+		return "", nil, fmt.Errorf("%w: Idempotency-Key is empty", errBadRequest)
+	case len(keys) == 1:
+		key = keys[0]
+	}
 	if err := checkIdemKey(key); err != nil {
 		return "", nil, err
 	}

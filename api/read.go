@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -205,8 +206,18 @@ func (s *Server) writeHistory(w http.ResponseWriter, events []eventlog.Event, en
 // pageParams parses after= (a ULID; absent = from the oldest retained) and
 // limit= (1..eventlog.MaxLimit; absent = 100).
 func pageParams(r *http.Request) (eventlog.ID, int, error) {
-	q := r.URL.Query()
 	after := eventlog.ZeroID
+	// Strictly: URL.Query drops what it cannot parse, and a dropped after=
+	// would answer the page from the oldest retained with a 200.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return after, 0, fmt.Errorf("%w: malformed query string (%v)", errBadRequest, err)
+	}
+	for _, k := range []string{"after", "limit"} {
+		if len(q[k]) > 1 {
+			return after, 0, fmt.Errorf("%w: %s= given %d times", errBadRequest, k, len(q[k]))
+		}
+	}
 	if v := strings.TrimSpace(q.Get("after")); v != "" { // trimmed as Last-Event-ID is
 		id, err := eventlog.ParseID(v)
 		if err != nil {
