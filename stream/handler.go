@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,7 +158,19 @@ func resumePoint(r *http.Request) string {
 	if v := strings.TrimSpace(r.Header.Get("Last-Event-ID")); v != "" {
 		return v
 	}
-	return strings.TrimSpace(r.URL.Query().Get("lastEventId"))
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if v := strings.TrimSpace(q.Get("lastEventId")); v != "" || err == nil {
+		return v
+	}
+	// The parser drops a pair it cannot read. If that was lastEventId,
+	// pass it on as sent: the stream then says it cannot use it (a gap),
+	// instead of following the live tail as if none had been sent.
+	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		if k, v, _ := strings.Cut(pair, "="); k == "lastEventId" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // Reasons carried by gap events.

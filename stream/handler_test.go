@@ -276,6 +276,24 @@ func TestGapForInvalidResumePoint(t *testing.T) {
 	})
 }
 
+// TestResumePointInAQueryThatDoesNotParse: a lastEventId the query
+// parser cannot read (a bad escape) is a resume point the stream cannot
+// use, and says so with a gap. URL.Query dropped it, and the stream
+// followed the live tail as if none had been sent.
+func TestResumePointInAQueryThatDoesNotParse(t *testing.T) {
+	ts := newServer(t, eventlog.Options{}, Options{})
+	ts.append(t, "u", "", `1`)
+	for _, query := range []string{"lastEventId=%zz", "x=%zz&lastEventId=01ARZ3NDEKTSV4RRFFQ69G5FAV%", "lastEventId=%zz;x"} {
+		t.Run(query, func(t *testing.T) {
+			c := testkit.Subscribe(t, ts.srv.URL+"/stream/u?"+query, nil)
+			require.Equal(t, "connected", c.Next(wait).Event)
+			m := c.Next(wait)
+			require.Equal(t, "gap", m.Event, "%+v", m)
+			require.Equal(t, gapInvalid, decode[gapData](t, m.Data).Reason)
+		})
+	}
+}
+
 func TestGapForUnknownFutureID(t *testing.T) {
 	ts := newServer(t, eventlog.Options{}, Options{})
 	first := ts.append(t, "u", "", `1`)
