@@ -24,7 +24,7 @@ type stressReader struct {
 	// through is the last page's gap end (zero: none): a reader whose
 	// remaining events all aged out stands below the target, told.
 	through atomic.Pointer[eventlog.ID]
-	err    error
+	err     error
 }
 
 // TestStressReadersMoverRetention: appenders, the mover, retention and
