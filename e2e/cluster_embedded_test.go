@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,31 +162,7 @@ func TestEmbeddedClusterRollingRestart(t *testing.T) {
 	}
 	stopFollowers(t, fcancel, fs)
 
-	all := append(pubs, markers)
-	for _, u := range users {
-		held := history(t, "http://"+nodes[0].addr, u)
-		seen := map[string]bool{}
-		for _, id := range held {
-			require.False(t, seen[id], "%s: %s stored twice", u, id)
-			seen[id] = true
-		}
-		acked := 0
-		for _, p := range all {
-			for _, id := range p.ackedFor([]string{u})[u] {
-				require.True(t, seen[id], "%s: acknowledged %s missing", u, id)
-				acked++
-			}
-		}
-		assert.Equal(t, acked, len(held), "%s: every stored event was acknowledged once", u)
-		for _, f := range fs {
-			if f.user != u {
-				continue
-			}
-			got, gaps, connects := f.received()
-			assert.Empty(t, gaps, "%s: gaps", u)
-			require.Equal(t, held, got, "%s (query=%v, %d connects): exactly the stream, in order", u, f.viaQuery, connects)
-		}
-	}
+	checkExactlyOnce(t, "http://"+nodes[0].addr, users, append(slices.Clone(pubs), markers), fs)
 	for _, p := range pubs {
 		assert.Empty(t, p.refused, "publisher %s: refusals", p.name)
 	}

@@ -297,7 +297,21 @@ func TestClusterBehindNginx(t *testing.T) {
 	}
 	stopFollowers(t, fcancel, fs)
 
-	all := append(slices.Clone(pubs), markers)
+	checkExactlyOnce(t, base, users, append(slices.Clone(pubs), markers), fs)
+	var failed int
+	for _, p := range pubs {
+		failed += p.failed
+	}
+	t.Logf("held %d events per user at most; %d failed publishes retried", len(history(t, base, users[0])), failed)
+}
+
+// checkExactlyOnce checks, for each user, that what base holds is every
+// event the publishers in all had acknowledged, each once (keyed
+// publishers retry until acknowledged: nothing is stored that was not),
+// and that each follower of the user received exactly that, in order,
+// with no gap.
+func checkExactlyOnce(t *testing.T, base string, users []string, all []*publisher, fs []*follower) {
+	t.Helper()
 	for _, u := range users {
 		held := history(t, base, u)
 		seen := map[string]bool{}
@@ -312,8 +326,6 @@ func TestClusterBehindNginx(t *testing.T) {
 				acked++
 			}
 		}
-		// Keyed publishers retry until acknowledged: nothing is stored
-		// that was not acknowledged.
 		assert.Equal(t, acked, len(held), "%s: every stored event was acknowledged once", u)
 		for _, f := range fs {
 			if f.user != u {
@@ -324,9 +336,4 @@ func TestClusterBehindNginx(t *testing.T) {
 			require.Equal(t, held, got, "%s (query=%v, %d connects): exactly the stream, in order", u, f.viaQuery, connects)
 		}
 	}
-	var failed int
-	for _, p := range pubs {
-		failed += p.failed
-	}
-	t.Logf("held %d events per user at most; %d failed publishes retried", len(history(t, base, users[0])), failed)
 }
