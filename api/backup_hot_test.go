@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -77,7 +78,8 @@ func TestHotBackupDoesNotFreezePublishes(t *testing.T) {
 
 // /healthz reads no file, but reports a store whose commits are stuck
 // (here: a snapshot reader that never reads holds the file against
-// growth) as unhealthy, and healthy again once they move.
+// growth) as unhealthy, on GET and HEAD, and healthy again once they
+// move.
 func TestHealthzReportsStalledStore(t *testing.T) {
 	a := newTestAPI(t, withKeys, func(c *Config) { c.StallAfter = 100 * time.Millisecond })
 	require.NoError(t, fill(a.Log, "u", 1))
@@ -96,6 +98,13 @@ func TestHealthzReportsStalledStore(t *testing.T) {
 	})
 	ans := a.do(t, http.MethodGet, "/healthz", nil)
 	assert.Contains(t, string(ans.Body), "stalled")
+	// HEAD answers as GET (a balancer probes with HEAD), and says so in
+	// openapi.json.
+	assert.Equal(t, http.StatusServiceUnavailable, a.do(t, http.MethodHead, "/healthz", nil).Status)
+	b, err := os.ReadFile("openapi.json")
+	require.NoError(t, err)
+	assert.Contains(t, loadOpenAPI(t, b).documented()["HEAD /healthz"], http.StatusServiceUnavailable,
+		"HEAD /healthz answers 503, undocumented")
 	free()
 	testkit.WaitFor(t, 30*time.Second, "healthz to recover", func() bool {
 		return a.do(t, http.MethodGet, "/healthz", nil).Status == http.StatusOK

@@ -7,14 +7,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sselog/sselog/internal/testkit"
 )
 
 // TestHistoryMalformedQueryIs400: a history query the server cannot read
@@ -88,30 +84,6 @@ func TestOpenAPIDocumentsHeadRoutes(t *testing.T) {
 		slices.Sort(get)
 		assert.Equal(t, get, head, "HEAD %s documents other statuses than GET", rt.path)
 	}
-}
-
-// TestHeadHealthzStalledIs503: HEAD /healthz answers 503 while the store is
-// stalled, as GET does (a load balancer probes with HEAD); so 503 must be
-// documented for it.
-func TestHeadHealthzStalledIs503(t *testing.T) {
-	a := newTestAPI(t, withKeys, func(c *Config) { c.StallAfter = 100 * time.Millisecond })
-	require.NoError(t, fill(a.Log, "u", 1))
-	release := make(chan struct{})
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer free()
-	wg.Go(func() { _, _ = a.Log.Snapshot(blockingWriter{release}) })
-	wg.Go(func() { assert.NoError(t, fill(a.Log, "v", 20)) })
-	testkit.WaitFor(t, 30*time.Second, "HEAD /healthz to report the stall", func() bool {
-		return a.do(t, http.MethodHead, "/healthz", nil).Status == http.StatusServiceUnavailable
-	})
-	free()
-	b, err := os.ReadFile("openapi.json")
-	require.NoError(t, err)
-	assert.Contains(t, loadOpenAPI(t, b).documented()["HEAD /healthz"], http.StatusServiceUnavailable,
-		"HEAD /healthz answers 503, undocumented")
 }
 
 // TestHistoryPageSchemaHasEveryField: every member the history answer can
