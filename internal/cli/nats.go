@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -214,7 +214,7 @@ func openJetlog(ctx context.Context, nc *nats.Conn, o jetlog.Options, timeout ti
 // store directory.
 type embedded struct {
 	*server.Server
-	lock io.Closer
+	lock *os.File // nil where there is no flock; Close on nil is a no-op error
 }
 
 // fatalLogger keeps nats-server's first fatal error (a listener that
@@ -252,11 +252,7 @@ func startEmbedded(ctx context.Context, n natsConfig, data, token string, logger
 	if err != nil {
 		return nil, err
 	}
-	unlock := func() {
-		if lock != nil {
-			lock.Close()
-		}
-	}
+	unlock := func() { _ = lock.Close() }
 	var routes []string
 	for peer := range strings.SplitSeq(n.ClusterPeers, ",") {
 		if peer = strings.TrimSpace(peer); peer != "" {
@@ -313,20 +309,14 @@ func startEmbedded(ctx context.Context, n natsConfig, data, token string, logger
 	}
 	logger.Info("embedded nats-server started", "name", o.ServerName, "cluster", n.ClusterName,
 		"listen", n.ClusterListen, "peers", n.ClusterPeers, "store", dir)
-	var closer io.Closer
-	if lock != nil {
-		closer = lock
-	}
-	return &embedded{Server: ns, lock: closer}, nil
+	return &embedded{Server: ns, lock: lock}, nil
 }
 
 func stopEmbedded(ns *embedded) {
 	if ns != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		if ns.lock != nil {
-			ns.lock.Close()
-		}
+		_ = ns.lock.Close()
 	}
 }
 
