@@ -121,6 +121,7 @@ type planStep struct {
 	Retry      int         `json:"retry"`      // retry: field in ms, when set
 	Events     []planEvent `json:"events"`
 	Close      bool        `json:"close"` // end the stream after the events
+	Silent     bool        `json:"silent"` // take the request and never answer
 }
 
 type planEvent struct {
@@ -196,6 +197,10 @@ func (s *scriptedSSE) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	step := plan[min(n, len(plan)-1)]
+	if step.Silent {
+		s.hold(r, key)
+		return
+	}
 	if step.Status != 0 {
 		if step.RetryAfter != "" {
 			w.Header().Set("Retry-After", step.RetryAfter)

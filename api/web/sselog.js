@@ -124,8 +124,8 @@ function writeStored(key, value) {
  * down, or a cross-origin server that sends no CORS headers). A 200 stream is
  * aborted as soon as its headers arrive.
  */
-export async function probeStatus(url, signal) {
-  return (await probe(url, signal)).status;
+export async function probeStatus(url, signal, timeoutMs) {
+  return (await probe(url, signal, timeoutMs)).status;
 }
 
 /**
@@ -146,11 +146,16 @@ export function retryAfterMs(value) {
 /**
  * probe is probeStatus with the answer's Retry-After, in ms (0 if none):
  * a server over its stream cap answers 429 and says when to come back.
+ * An answer that has not come within timeoutMs (10 s) counts as none
+ * (status 0): behind a proxy that takes the connection and never answers,
+ * the client then backs off and tries again instead of waiting as long as
+ * the browser would.
  */
-export async function probe(url, signal) {
+export async function probe(url, signal, timeoutMs = PROBE_TIMEOUT_MS) {
   const ctrl = new AbortController();
   const stop = () => ctrl.abort();
   if (signal) signal.addEventListener("abort", stop, { once: true });
+  const timer = setTimeout(stop, timeoutMs);
   try {
     const res = await fetch(url, {
       headers: { Accept: "text/event-stream" },
@@ -161,10 +166,13 @@ export async function probe(url, signal) {
   } catch {
     return { status: 0, retryAfterMs: 0 };
   } finally {
+    clearTimeout(timer);
     ctrl.abort(); // ends a streaming body we never read
     if (signal) signal.removeEventListener("abort", stop);
   }
 }
+
+const PROBE_TIMEOUT_MS = 10000;
 
 /**
  * subscribe opens a stream and keeps it open until close() or a final
@@ -198,6 +206,8 @@ export async function probe(url, signal) {
  *   lastEventId  resume point; wins over the stored one
  *   storageKey   localStorage key to persist the last id under
  *   backoff      {baseMs, maxMs} for its own reconnects (1000, 30000)
+ *   probeTimeoutMs  how long to wait for the status probe's answer after
+ *                the browser gave up (10000); none counts as a failure
  *   random       a () => [0,1) source for jitter (tests)
  * It returns {close(), get lastEventId(), get status()}.
  */
@@ -332,6 +342,7 @@ export function subscribe(options) {
     const { status: code, retryAfterMs: after } = await probe(
       buildUrl(opts.url, { token, lastEventId: lastId }),
       probing.signal,
+      opts.probeTimeoutMs,
     );
     probing = null;
     if (stopped) return;

@@ -171,6 +171,21 @@ test("after the browser gives up, a new EventSource resumes with ?lastEventId=",
   eq(sub.status, "connected", "status getter");
 });
 
+test("a probe that gets no answer gives up after probeTimeoutMs and the client retries", async () => {
+  const key = newKey();
+  const plan = [
+    { retry: 20, events: [ev(1)], close: true },
+    { status: 503 }, // the browser's reconnect: it gives up (CLOSED)
+    { silent: true }, // the probe: a proxy that takes it and never answers
+    { events: [ev(2)] }, // sselog.js's own EventSource
+  ];
+  const { got, opts } = recorder({ backoff: { baseMs: 10, maxMs: 50 }, probeTimeoutMs: 300 });
+  track(sse.subscribe({ url: sseUrl(key, plan), ...opts }));
+  await waitFor(() => got.messages.length >= 2, "event 2, after the silent probe", 5000);
+  eq(got.messages.map((m) => m.id), [id(1), id(2)], "ids");
+  eq(got.retries.map((r) => r.status), [0], "the unanswered probe counts as no answer");
+});
+
 test("backoff grows per failed attempt and resets after a successful open", async () => {
   const key = newKey();
   const plan = [

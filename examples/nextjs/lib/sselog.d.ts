@@ -93,6 +93,8 @@ export interface SubscribeOptions {
   storageKey?: string;
   /** Bounds of the client's own reconnect backoff (1000, 30000 ms). */
   backoff?: { baseMs?: number; maxMs?: number };
+  /** How long to wait for the status probe's answer once the browser gave up (10000 ms); none counts as a failure. */
+  probeTimeoutMs?: number;
   /** A source of [0, 1) for jitter (tests). */
   random?: () => number;
 }
@@ -118,11 +120,11 @@ export declare function parseData(text: string): JSONValue;
 /** Whether id comes after last (ULIDs sort as strings). */
 export declare function isNewer(id: string, last: string): boolean;
 
-/** The HTTP status url answers (0 when the request failed). */
-export declare function probeStatus(url: string, signal?: AbortSignal): Promise<number>;
+/** The HTTP status url answers (0 when the request failed or no answer came within timeoutMs, 10000). */
+export declare function probeStatus(url: string, signal?: AbortSignal, timeoutMs?: number): Promise<number>;
 
 /** probeStatus with the answer's Retry-After in ms (0 if none): a 429 says when to come back. */
-export declare function probe(url: string, signal?: AbortSignal): Promise<{ status: number; retryAfterMs: number }>;
+export declare function probe(url: string, signal?: AbortSignal, timeoutMs?: number): Promise<{ status: number; retryAfterMs: number }>;
 
 /** A Retry-After value (seconds, or an HTTP date) as a wait in ms, capped at 5 minutes; 0 when absent or bad. */
 export declare function retryAfterMs(value: string | null | undefined): number;
