@@ -120,7 +120,7 @@ type planStep struct {
 	RetryAfter string      `json:"retryAfter"` // Retry-After header with Status, when set
 	Retry      int         `json:"retry"`      // retry: field in ms, when set
 	Events     []planEvent `json:"events"`
-	Close      bool        `json:"close"` // end the stream after the events
+	Close      bool        `json:"close"`  // end the stream after the events
 	Silent     bool        `json:"silent"` // take the request and never answer
 }
 
