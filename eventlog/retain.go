@@ -156,12 +156,17 @@ func (l *Log) trim(user string) (deleted int, more bool, err error) {
 		if len(keys) > 0 {
 			copy(mark[:], keys[len(keys)-1])
 		}
+		// Raise the tail before the deletion commits, never after: a
+		// reader that saw the file shrink must not then be handed the
+		// deleted events from memory with no gap. Raised early, reads
+		// below the floor go to the file, which still holds them until
+		// the commit (and keeps them if it fails).
+		l.tail.raise(mark)
 		return nil
 	}, nil)
 	if err != nil {
 		return 0, false, fmt.Errorf("retention %q: %w", user, closedErr(err))
 	}
-	l.tail.raise(mark)
 	l.deleted.Add(uint64(deleted))
 	if deleted > 0 {
 		l.counts.removed(user, before, after)
