@@ -100,27 +100,40 @@ func RunCluster(tb testing.TB, n int) *Cluster {
 	return c
 }
 
-// WaitReady waits until every running server sees a JetStream meta leader.
+// WaitReady waits until every running server sees a JetStream meta
+// leader, and the leader counts every running server as a peer it can
+// place a stream on. A leader is elected before the others' statistics
+// reach it; until they do, creating an R3 stream fails with "no
+// suitable peers for placement" (which flaked TestClusterAcrossNodes).
 func (c *Cluster) WaitReady() {
 	c.tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		ok := true
-		for _, s := range c.Servers {
-			if s.Running() && !s.JetStreamIsCurrent() {
-				ok = false
-			}
-		}
-		if ok {
-			for _, s := range c.Servers {
-				if s.Running() && s.JetStreamIsLeader() {
-					return
-				}
-			}
+		if c.ready() {
+			return
 		}
 		time.Sleep(20 * time.Millisecond) // polling the server's own state; bounded above
 	}
 	c.tb.Fatalf("jetstream cluster not ready within 30s")
+}
+
+func (c *Cluster) ready() bool {
+	running := 0
+	for _, s := range c.Servers {
+		if !s.Running() {
+			continue
+		}
+		running++
+		if !s.JetStreamIsCurrent() {
+			return false
+		}
+	}
+	for _, s := range c.Servers {
+		if s.Running() && s.JetStreamIsLeader() {
+			return len(s.JetStreamClusterPeers()) >= running
+		}
+	}
+	return false
 }
 
 // URLs is the client URL list of the running servers.
