@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +34,20 @@ func TestBackupStalledClientIsCut(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	conn, err := net.Dial("tcp", a.TS.Listener.Addr().String())
+	// The handler returns once the write deadline has cut the copy (the
+	// client reads nothing until then); wait for that rather than for a
+	// fixed time, which a loaded machine may not give the server.
+	returned := make(chan struct{})
+	h := a.Srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if r.URL.Path == "/v1/admin/backup" {
+			close(returned)
+		}
+	}))
+	t.Cleanup(ts.Close)
+
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
 	require.NoError(t, err)
 	defer conn.Close()
 	_, err = fmt.Fprintf(conn, "GET /v1/admin/backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", testKey)
@@ -45,7 +59,11 @@ func TestBackupStalledClientIsCut(t *testing.T) {
 	size, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
 	require.NoError(t, err)
 
-	time.Sleep(time.Second) // stall: the server's writes block past their deadline
+	select { // stall: the server's writes block past their deadline
+	case <-returned:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backup handler still runs 30 s after its client stopped reading")
+	}
 
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
 	n, err := io.Copy(io.Discard, resp.Body)

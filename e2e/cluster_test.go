@@ -5,6 +5,7 @@ package e2e
 // and Debian's nginx in front with the shipped deploy/nginx-cluster.conf.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -127,10 +128,14 @@ func tryNATSCluster(t *testing.T) ([]*proc, []string, error) {
 	}
 	for i, u := range urls {
 		deadline := time.Now().Add(30 * time.Second)
+		routeUp := fmt.Sprintf("Listening for route connections on 127.0.0.1:%d", route[i])
 		for {
-			c, err := net.DialTimeout("tcp", strings.TrimPrefix(u, "nats://"), time.Second)
-			if err == nil {
-				c.Close()
+			// Up once its client port answers with its own INFO (a port
+			// another process took answers too, and this server exits)
+			// and it listens on its route port too (opened after the
+			// client port: a route port taken meanwhile ends it just after
+			// the client port answered).
+			if natsAnswers(strings.TrimPrefix(u, "nats://"), fmt.Sprintf("nats-%d", i)) && strings.Contains(procs[i].logs.String(), routeUp) {
 				break
 			}
 			select {
@@ -144,6 +149,19 @@ func tryNATSCluster(t *testing.T) ([]*proc, []string, error) {
 		}
 	}
 	return procs, urls, nil
+}
+
+// natsAnswers reports whether the server at addr is the nats-server
+// named name: it sends its INFO, which names it, on connect.
+func natsAnswers(addr, name string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "INFO ") && strings.Contains(line, `"server_name":"`+name+`"`)
 }
 
 // startClusterNginx runs Debian's nginx with deploy/nginx-cluster.conf, its

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -34,9 +35,17 @@ func stallPublish(t *testing.T, addr string) net.Conn {
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	_, err = conn.Write([]byte("POST /v1/broadcast HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"data\":"))
+	// Expect: 100-continue makes the server answer "100 Continue" when the
+	// handler first reads the body: proof that the request is in flight
+	// (accepted and being read), where a fixed sleep only hoped so. A
+	// SIGTERM before the accept finds nothing in flight.
+	_, err = conn.Write([]byte("POST /v1/broadcast HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n{\"data\":"))
 	require.NoError(t, err)
-	time.Sleep(100 * time.Millisecond) // let the handler start reading
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(wait)))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err, "no 100 Continue: the handler never read the body")
+	require.True(t, strings.HasPrefix(line, "HTTP/1.1 100 "), "got %q", line)
+	require.NoError(t, conn.SetReadDeadline(time.Time{}))
 	return conn
 }
 
