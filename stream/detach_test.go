@@ -218,7 +218,7 @@ func TestDetachedStreamEndsAtTheRequestDeadline(t *testing.T) {
 	ts := newServer(t, eventlog.Options{}, Options{Heartbeat: time.Hour})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stream/{user}", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 300*time.Millisecond)
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second) // long enough to send connected first on a loaded machine
 		defer cancel()
 		ts.h.Serve(w, r.WithContext(ctx), r.PathValue("user"))
 	})

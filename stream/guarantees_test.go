@@ -196,7 +196,7 @@ func TestIdleHTTP2StreamOutlivesItsWriteTimeout(t *testing.T) {
 		opts       Options
 		heartbeats int64 // the stream was idle past its write timeout after these
 	}{
-		{"heartbeat within half the timeout", Options{Heartbeat: 200 * time.Millisecond, WriteTimeout: 500 * time.Millisecond}, 6},
+		{"heartbeat within half the timeout", Options{Heartbeat: 400 * time.Millisecond, WriteTimeout: 1500 * time.Millisecond}, 5}, // a timer may fire 1.1 s late on a loaded machine
 		{"heartbeat after the timeout", Options{Heartbeat: 600 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
