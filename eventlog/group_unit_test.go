@@ -24,6 +24,22 @@ func queued(n int) *request {
 	return r
 }
 
+// commitQueued queues reqs as submit would and has the writer commit
+// them, bounded: a mutation that strands a request fails, not hangs.
+func commitQueued(t *testing.T, l *Log, reqs ...*request) {
+	t.Helper()
+	l.wmu.Lock()
+	l.pending = append(l.pending, reqs...)
+	l.wmu.Unlock()
+	finished := make(chan struct{})
+	go func() { l.commitPending(false); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("commitPending did not finish")
+	}
+}
+
 // The writer commits queued requests in arrival order, in groups of at
 // most MaxGroup events (a request larger than that alone), and remembers
 // how many requests its last group held.
@@ -50,16 +66,7 @@ func TestCommitPendingGroupsUpToMaxGroup(t *testing.T) {
 				reqs = append(reqs, queued(n))
 			}
 			before := l.commits.Load()
-			l.wmu.Lock()
-			l.pending = append(l.pending, reqs...)
-			l.wmu.Unlock()
-			finished := make(chan struct{})
-			go func() { l.commitPending(false); close(finished) }()
-			select {
-			case <-finished:
-			case <-time.After(10 * time.Second):
-				t.Fatal("commitPending did not finish")
-			}
+			commitQueued(t, l, reqs...)
 			for i, r := range reqs {
 				select {
 				case <-r.done:
@@ -89,16 +96,7 @@ func TestGroupFailureFailsOnlyItsRequest(t *testing.T) {
 	require.NoError(t, err)
 	good, reused := queued(1), queued(1)
 	reused.events[0] = Input{User: "u", Data: []byte(`2`), IdempotencyKey: "k"}
-	l.wmu.Lock()
-	l.pending = append(l.pending, good, reused)
-	l.wmu.Unlock()
-	finished := make(chan struct{})
-	go func() { l.commitPending(false); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(10 * time.Second):
-		t.Fatal("commitPending did not finish")
-	}
+	commitQueued(t, l, good, reused)
 	require.NoError(t, good.err)
 	require.ErrorIs(t, reused.err, ErrIdempotencyKeyReused)
 	p, err := l.ReadAfter("u", ZeroID, 10)
