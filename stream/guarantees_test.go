@@ -200,13 +200,8 @@ func TestIdleHTTP2StreamOutlivesItsWriteTimeout(t *testing.T) {
 		{"heartbeat after the timeout", Options{Heartbeat: 600 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := openLog(t, eventlog.Options{})
-			hub := NewHub()
-			h := NewHandler(l, hub, tc.opts)
-			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Serve(w, r, "u") }))
-			srv.EnableHTTP2 = true
-			srv.StartTLS()
-			t.Cleanup(func() { hub.Close(); srv.Close() })
+			ts := newHTTP2Server(t, tc.opts)
+			l, hub, srv := ts.log, ts.hub, ts.srv
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
 			require.NoError(t, err)

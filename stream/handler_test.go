@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -426,13 +425,8 @@ func TestStoredEventWithUnsendableNameIsSkipped(t *testing.T) {
 }
 
 func TestHTTP2(t *testing.T) {
-	l := openLog(t, eventlog.Options{})
-	hub := NewHub()
-	h := NewHandler(l, hub, Options{})
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.Serve(w, r, "u") }))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(func() { hub.Close(); srv.Close() })
+	ts := newHTTP2Server(t, Options{})
+	l, hub, srv := ts.log, ts.hub, ts.srv
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)

@@ -58,6 +58,19 @@ func newServerOn(tb testing.TB, l *eventlog.Log, opts Options, wrap ...func(*eve
 	return ts
 }
 
+// newHTTP2Server is a log behind an HTTP/2 (TLS) server streaming user
+// "u" at every path: net/http keeps HTTP/2 streams, never detached.
+func newHTTP2Server(tb testing.TB, opts Options) *testServer {
+	tb.Helper()
+	ts := &testServer{log: openLog(tb, eventlog.Options{}), hub: NewHub()}
+	ts.h = NewHandler(ts.log, ts.hub, opts)
+	ts.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ts.h.Serve(w, r, "u") }))
+	ts.srv.EnableHTTP2 = true
+	ts.srv.StartTLS()
+	tb.Cleanup(func() { ts.hub.Close(); ts.srv.Close() })
+	return ts
+}
+
 func (ts *testServer) append(tb testing.TB, user, name, data string) eventlog.ID {
 	tb.Helper()
 	id, err := ts.log.Append(context.Background(), eventlog.Input{User: user, Name: name, Data: []byte(data)})
